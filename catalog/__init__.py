@@ -1,0 +1,1 @@
+"""The archive.db catalog: tables, ingest, queries and export."""

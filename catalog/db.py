@@ -1,0 +1,274 @@
+"""Opening archive.db safely: SQLite pragmas, journal mode, and ordered schema migrations.
+
+Safety for concurrent use (two ingests at once, a restore reading while an ingest
+writes) comes from three things: WAL journaling where the filesystem supports it
+(WAL needs shared memory, which network filesystems do not provide, so there we
+fall back to a rollback journal), a busy timeout so writers queue instead of
+failing, and write transactions opened with BEGIN IMMEDIATE so a read-then-write
+never deadlocks on a lock upgrade.
+
+The schema version is SQLite's `user_version`. Migrations are frozen SQL, applied in
+order inside one IMMEDIATE transaction together with the new version number, so two
+processes opening an old catalog at once migrate it exactly once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DatabaseError
+from sqlalchemy.orm import Session
+
+#: PRAGMA application_id of a photochrom catalog ("PHCH").
+APPLICATION_ID = 0x50484348
+BUSY_TIMEOUT_MS = 30_000
+
+# Filesystems on which SQLite's WAL mode is unsafe (no shared memory across hosts).
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "9p", "afs", "ceph",
+        "glusterfs", "fuse.glusterfs", "fuse.sshfs", "sshfs", "lustre", "gpfs",
+        "davfs", "fuse.davfs2", "fuse.rclone", "fuse.s3fs", "ncpfs", "virtiofs",
+    }
+)
+
+
+class CatalogError(Exception):
+    """The catalog cannot be opened or used; the message is one line for people."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    summary: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "scans, their locations, and events",
+        (
+            """CREATE TABLE scans (
+                id INTEGER NOT NULL PRIMARY KEY,
+                sha256 VARCHAR(64) NOT NULL UNIQUE,
+                size_bytes INTEGER NOT NULL,
+                format VARCHAR(8),
+                width INTEGER,
+                height INTEGER,
+                bit_depth INTEGER,
+                colour_mode VARCHAR(8),
+                has_alpha BOOLEAN,
+                tone VARCHAR(12),
+                tone_hue_deg FLOAT,
+                has_icc BOOLEAN,
+                exif_orientation INTEGER,
+                dpi_x FLOAT,
+                dpi_y FLOAT,
+                pages INTEGER,
+                ingested_at DATETIME NOT NULL,
+                status VARCHAR(16) NOT NULL
+            )""",
+            """CREATE TABLE locations (
+                id INTEGER NOT NULL PRIMARY KEY,
+                scan_id INTEGER NOT NULL REFERENCES scans (id),
+                root TEXT NOT NULL,
+                relpath TEXT NOT NULL,
+                first_seen DATETIME NOT NULL,
+                last_seen DATETIME NOT NULL,
+                superseded_at DATETIME,
+                UNIQUE (scan_id, root, relpath)
+            )""",
+            "CREATE INDEX ix_locations_path ON locations (root, relpath)",
+            """CREATE TABLE events (
+                id INTEGER NOT NULL PRIMARY KEY,
+                scan_id INTEGER REFERENCES scans (id),
+                at DATETIME NOT NULL,
+                kind VARCHAR(24) NOT NULL,
+                outcome VARCHAR(8) NOT NULL,
+                path TEXT,
+                detail TEXT NOT NULL
+            )""",
+            "CREATE INDEX ix_events_scan ON events (scan_id)",
+        ),
+    ),
+    Migration(
+        2,
+        "ingest runs; events point to the run that made them",
+        (
+            """CREATE TABLE ingest_runs (
+                id INTEGER NOT NULL PRIMARY KEY,
+                started_at DATETIME NOT NULL,
+                finished_at DATETIME,
+                sources TEXT NOT NULL,
+                settings TEXT NOT NULL,
+                added INTEGER NOT NULL,
+                known INTEGER NOT NULL,
+                new_locations INTEGER NOT NULL,
+                failed INTEGER NOT NULL
+            )""",
+            "ALTER TABLE events ADD COLUMN run_id INTEGER REFERENCES ingest_runs (id)",
+        ),
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def filesystem_type(path: Path) -> str | None:
+    """The type of the filesystem holding `path` (Linux /proc/mounts), or None if unknown."""
+    try:
+        with open("/proc/mounts", encoding="utf-8") as f:
+            mounts = [line.split()[:3] for line in f]
+    except OSError:
+        return None
+    target = str(path.resolve())
+    best, best_type = "", None
+    for _device, mount_point, fs_type in mounts:
+        mount_point = mount_point.replace("\\040", " ")
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, best_type = mount_point, fs_type
+    return best_type
+
+
+def choose_journal_mode(db_path: Path, requested: str = "auto") -> str:
+    """"wal" on local filesystems, "delete" on network ones; `requested` overrides."""
+    if requested != "auto":
+        return requested
+    return "delete" if filesystem_type(db_path.parent) in NETWORK_FILESYSTEMS else "wal"
+
+
+class Catalog:
+    """An open archive.db. Use `write()` for transactions that change it, `read()` otherwise."""
+
+    def __init__(self, path: Path, engine: Engine, journal_mode: str) -> None:
+        self.path = path
+        self.journal_mode = journal_mode
+        self._engine = engine
+        self._reader = engine.execution_options(photochrom_begin="DEFERRED")
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session in one IMMEDIATE transaction, committed on leaving the block."""
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self._reader, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def schema_version(self) -> int:
+        with self._reader.connect() as conn:
+            return int(conn.exec_driver_sql("PRAGMA user_version").scalar_one())
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_catalog(path: Path | str, *, create: bool = True, journal: str = "auto") -> Catalog:
+    """Open (or with `create`, make) the catalog at `path`, migrating an older schema.
+
+    Raises CatalogError if the file is missing (and not `create`), is not a photochrom
+    catalog, or has a schema newer than this version of photochrom understands.
+    """
+    path = Path(path)
+    if not path.exists():
+        if not create:
+            raise CatalogError(f"{path}: no catalog here (run `photochrom ingest` first, or pass --db)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = _make_engine(path)
+    try:
+        journal_mode = _set_journal_mode(engine, choose_journal_mode(path, journal))
+        _migrate(engine, path)
+    except DatabaseError as exc:
+        engine.dispose()
+        raise CatalogError(f"{path}: not a usable SQLite catalog ({exc.orig})") from exc
+    except CatalogError:
+        engine.dispose()
+        raise
+    return Catalog(path, engine, journal_mode)
+
+
+def _make_engine(path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{path}")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN, not the driver.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: object) -> None:
+        mode = conn.get_execution_options().get("photochrom_begin", "IMMEDIATE")  # type: ignore[attr-defined]
+        conn.exec_driver_sql(f"BEGIN {mode}")  # type: ignore[attr-defined]
+
+    return engine
+
+
+def _set_journal_mode(engine: Engine, wanted: str) -> str:
+    # Outside any transaction (SQLite refuses to switch journal mode inside one), so on
+    # the driver connection, which runs in autocommit mode (see _make_engine).
+    with engine.connect() as conn:
+        driver = conn.connection.dbapi_connection
+        got = str(driver.execute(f"PRAGMA journal_mode = {wanted}").fetchone()[0]).lower()
+        if got != wanted and wanted == "wal":  # e.g. a filesystem without shared memory
+            got = str(driver.execute("PRAGMA journal_mode = delete").fetchone()[0]).lower()
+    return got
+
+
+def _migrate(engine: Engine, path: Path, target: int = SCHEMA_VERSION) -> None:
+    with engine.execution_options(photochrom_begin="DEFERRED").connect() as conn:
+        version, app_id, _tables = _identity(conn)
+    if version == target and app_id == APPLICATION_ID:
+        return  # the common case: no write lock taken
+    with engine.begin() as conn:  # BEGIN IMMEDIATE: one process migrates, others wait and see it done
+        version, app_id, tables = _identity(conn)
+        if app_id != APPLICATION_ID and (version or tables):
+            raise CatalogError(f"{path}: not a photochrom catalog (another application's SQLite file)")
+        if version > SCHEMA_VERSION:
+            raise CatalogError(
+                f"{path}: catalog schema version {version} is newer than this photochrom "
+                f"supports ({SCHEMA_VERSION}); upgrade photochrom to use it"
+            )
+        for migration in MIGRATIONS:
+            if version < migration.version <= target:
+                for statement in migration.statements:
+                    conn.exec_driver_sql(statement)
+        conn.exec_driver_sql(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.exec_driver_sql(f"PRAGMA user_version = {max(version, target)}")
+
+
+def _identity(conn: object) -> tuple[int, int, int]:
+    run = conn.exec_driver_sql  # type: ignore[attr-defined]
+    version = int(run("PRAGMA user_version").scalar_one())
+    app_id = int(run("PRAGMA application_id").scalar_one())
+    tables = int(run("SELECT count(*) FROM sqlite_master WHERE type = 'table'").scalar_one())
+    return version, app_id, tables
+
+
+def migrate_to(path: Path, version: int) -> None:
+    """Build (or bring) the catalog at `path` to an older schema `version`. For tests of migration."""
+    engine = _make_engine(path)
+    try:
+        _migrate(engine, path, target=version)
+    finally:
+        engine.dispose()
+

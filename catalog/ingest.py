@@ -1,0 +1,339 @@
+"""Ingest: find scans under the given paths, hash and probe them, record them in the catalog.
+
+Files are hashed and probed on a thread pool (hashing and decoding release the GIL);
+all catalog writes happen on the calling thread, a batch of files per transaction,
+so an interrupted ingest keeps everything committed before it and two ingests of
+the same folder at once serialise on SQLite's write lock without duplicates.
+Originals are only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.db import Catalog
+from catalog.models import Event, EventKind, IngestRun, Location, Outcome, Scan, ScanStatus, utcnow
+from restore.scans import DEFAULT_MAX_PIXELS, SCAN_EXTENSIONS, ScanError, ScanInfo, probe
+
+# Commit at least this often, so a crash loses little and other writers get a turn.
+_BATCH_FILES = 64
+_BATCH_SECONDS = 1.0
+
+
+class SourceError(Exception):
+    """A source path given to ingest does not exist; nothing was done."""
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are refused (decompression bombs)
+    verify: bool = False  # decode every image whole, not only its header
+    workers: int = 0  # threads hashing and probing; 0 = one per CPU core
+
+    def __post_init__(self) -> None:
+        if self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be 0 (automatic) or more, got {self.workers}")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file to ingest: the folder it was found from, and its POSIX path under that folder."""
+
+    root: Path
+    relpath: str
+
+    @property
+    def path(self) -> Path:
+        return self.root / self.relpath
+
+
+@dataclass(frozen=True)
+class Examined:
+    candidate: Candidate
+    sha256: str | None = None  # None when the file could not be read at all
+    size_bytes: int | None = None
+    info: ScanInfo | None = None
+    error: str | None = None  # one-line reason it cannot be used
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    reason: str
+
+
+@dataclass
+class IngestSummary:
+    run_id: int
+    added: int = 0
+    known: int = 0
+    new_locations: int = 0
+    skipped: int = 0  # files in walked folders without an image extension
+    failed: list[Failure] = field(default_factory=list)
+    notes: list[Failure] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "run_id": self.run_id,
+            "added": self.added,
+            "known": self.known,
+            "new_locations": self.new_locations,
+            "skipped": self.skipped,
+            "failed": [asdict(f) for f in self.failed],
+            "notes": [{"path": n.path, "note": n.reason} for n in self.notes],
+        }
+
+
+def find_candidates(sources: Sequence[Path]) -> tuple[list[Candidate], int, list[Failure]]:
+    """Files to ingest under `sources`, the number of non-image files skipped, and folders
+    that could not be read. Folders are walked recursively, following symbolic links but
+    never into a folder already visited (so link loops end); hidden files are left out.
+    """
+    missing = [s for s in sources if not (s.exists() or s.is_symlink())]
+    if missing:
+        raise SourceError(f"{missing[0]}: no such file or folder")
+    candidates: dict[tuple[Path, str], Candidate] = {}
+    skipped = 0
+    failures: list[Failure] = []
+    for source in sources:
+        if not source.is_dir():
+            root = source.parent.resolve()
+            candidates.setdefault((root, source.name), Candidate(root, source.name))
+            continue
+        root = source.resolve()
+        found, skipped_here = _walk(root, failures)
+        skipped += skipped_here
+        for relpath in found:
+            candidates.setdefault((root, relpath), Candidate(root, relpath))
+    return list(candidates.values()), skipped, failures
+
+
+def _walk(root: Path, failures: list[Failure]) -> tuple[list[str], int]:
+    visited = {_dir_key(root)}
+    found: list[str] = []
+    skipped = 0
+
+    def on_error(exc: OSError) -> None:
+        failures.append(Failure(str(exc.filename), f"unreadable folder: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=on_error):
+        kept = []
+        for name in sorted(dirnames):
+            key = _dir_key(Path(dirpath, name))
+            if name.startswith(".") or key is None or key in visited:
+                continue
+            visited.add(key)
+            kept.append(name)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            if Path(name).suffix.lower() in SCAN_EXTENSIONS:
+                found.append(Path(dirpath, name).relative_to(root).as_posix())
+            else:
+                skipped += 1
+    return found, skipped
+
+
+def _dir_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def examine(candidate: Candidate, settings: IngestSettings) -> Examined:
+    """Hash and probe one file. Never raises for a bad file: the reason is in `error`."""
+    path = candidate.path
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return Examined(candidate, error="file name is not valid UTF-8; rename it to ingest it")
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as exc:
+        return Examined(candidate, error=f"unreadable: {exc.strerror or exc}")
+    try:
+        info = probe(path, max_pixels=settings.max_pixels, verify=settings.verify)
+    except ScanError as exc:
+        return Examined(candidate, digest, size, error=exc.reason)
+    except OSError as exc:
+        return Examined(candidate, digest, size, error=f"unreadable: {exc.strerror or exc}")
+    return Examined(candidate, digest, size, info)
+
+
+def ingest(
+    catalog: Catalog,
+    sources: Sequence[Path],
+    settings: IngestSettings = IngestSettings(),
+    progress: Callable[[int, int, Path], None] | None = None,
+) -> IngestSummary:
+    """Add the scans under `sources` to `catalog`; see the module docstring.
+
+    `progress(done, total, path)` is called after each file. Raises SourceError (before
+    doing anything) if a source does not exist.
+    """
+    candidates, skipped, walk_failures = find_candidates(sources)
+    with catalog.write() as session:
+        run = IngestRun(
+            started_at=utcnow(),
+            sources=json.dumps([str(s) for s in sources]),
+            settings=json.dumps(asdict(settings)),
+            added=0, known=0, new_locations=0, failed=0,
+        )
+        session.add(run)
+        session.flush()
+        summary = IngestSummary(run_id=run.id, skipped=skipped)
+        for failure in walk_failures:
+            _record_failure_without_scan(session, summary, failure.path, failure.reason)
+
+    workers = settings.workers or os.cpu_count() or 1
+    total = len(candidates)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
+        batch: list[Examined] = []
+        last_commit = time.monotonic()
+        for done, examined in enumerate(pool.map(partial(examine, settings=settings), candidates), 1):
+            batch.append(examined)
+            if progress is not None:
+                progress(done, total, examined.candidate.path)
+            if len(batch) >= _BATCH_FILES or time.monotonic() - last_commit > _BATCH_SECONDS:
+                _record_batch(catalog, summary, batch)
+                batch, last_commit = [], time.monotonic()
+        _record_batch(catalog, summary, batch)
+
+    with catalog.write() as session:
+        run = session.get_one(IngestRun, summary.run_id)
+        run.finished_at = utcnow()
+        run.added, run.known = summary.added, summary.known
+        run.new_locations, run.failed = summary.new_locations, len(summary.failed)
+    return summary
+
+
+def _record_batch(catalog: Catalog, summary: IngestSummary, batch: Iterable[Examined]) -> None:
+    batch = list(batch)
+    if not batch:
+        return
+    with catalog.write() as session:
+        for examined in batch:
+            _record(session, summary, examined)
+
+
+def _record_failure_without_scan(session: Session, summary: IngestSummary, path: str, reason: str) -> None:
+    session.add(
+        Event(
+            scan_id=None, run_id=summary.run_id, at=utcnow(), kind=EventKind.FAILED_VALIDATION,
+            outcome=Outcome.FAILED, path=path, detail=reason,
+        )
+    )
+    summary.failed.append(Failure(path, reason))
+
+
+def _record(session: Session, summary: IngestSummary, examined: Examined) -> None:
+    path = str(examined.candidate.path)
+    if examined.sha256 is None:
+        _record_failure_without_scan(session, summary, path, examined.error or "unreadable")
+        return
+    now = utcnow()
+
+    def log(scan: Scan, kind: EventKind, outcome: Outcome, detail: str) -> None:
+        session.add(Event(scan=scan, run_id=summary.run_id, at=now, kind=kind, outcome=outcome, path=path, detail=detail))
+
+    scan = session.scalar(select(Scan).where(Scan.sha256 == examined.sha256))
+    is_new = scan is None
+    if scan is None:
+        scan = Scan(sha256=examined.sha256, size_bytes=examined.size_bytes or 0, ingested_at=now, status="")
+        session.add(scan)
+    # Same bytes, new verdict (first sight, or settings such as --max-pixels changed).
+    became_valid = False
+    if examined.error is not None:
+        scan.status = ScanStatus.INVALID  # the latest validation decides
+        log(scan, EventKind.FAILED_VALIDATION, Outcome.FAILED, examined.error)
+        summary.failed.append(Failure(path, examined.error))
+    elif scan.status != ScanStatus.INGESTED:
+        assert examined.info is not None
+        _describe(scan, examined.info)
+        scan.status = ScanStatus.INGESTED
+        became_valid = True
+        log(scan, EventKind.INGESTED, Outcome.OK, _summary_line(examined.info))
+        for note in examined.info.notes:
+            log(scan, EventKind.NOTE, Outcome.INFO, note)
+            summary.notes.append(Failure(path, note))
+
+    root, relpath = str(examined.candidate.root), examined.candidate.relpath
+    location = session.scalar(
+        select(Location).where(Location.scan == scan, Location.root == root, Location.relpath == relpath)
+    )
+    new_location = location is None
+    if location is None:
+        location = Location(scan=scan, root=root, relpath=relpath, first_seen=now, last_seen=now)
+        session.add(location)
+        if not is_new:
+            log(scan, EventKind.LOCATION_ADDED, Outcome.OK, "same bytes found at a new path")
+    location.last_seen, location.superseded_at = now, None
+    _supersede_others(session, summary, scan, root, relpath, path, now)
+
+    if examined.error is not None:
+        return
+    if became_valid:
+        summary.added += 1
+    elif new_location:
+        summary.new_locations += 1
+    else:
+        summary.known += 1
+
+
+def _supersede_others(
+    session: Session, summary: IngestSummary, scan: Scan, root: str, relpath: str, path: str, now: datetime
+) -> None:
+    """Different bytes now live at this path: mark older scans' locations there superseded."""
+    session.flush()
+    older = session.scalars(
+        select(Location).where(
+            Location.root == root,
+            Location.relpath == relpath,
+            Location.scan_id != scan.id,
+            Location.superseded_at.is_(None),
+        )
+    )
+    for location in older:
+        location.superseded_at = now
+        session.add(
+            Event(
+                scan_id=location.scan_id, run_id=summary.run_id, at=now, kind=EventKind.SUPERSEDED,
+                outcome=Outcome.INFO, path=path, detail=f"the file at this path changed; it is now scan {scan.sha256[:12]}",
+            )
+        )
+
+
+def _describe(scan: Scan, info: ScanInfo) -> None:
+    scan.format, scan.width, scan.height = info.format, info.width, info.height
+    scan.bit_depth, scan.colour_mode, scan.has_alpha = info.bit_depth, info.colour_mode, info.has_alpha
+    scan.tone, scan.tone_hue_deg, scan.has_icc = info.tone, info.tone_hue_deg, info.has_icc
+    scan.exif_orientation, scan.pages = info.exif_orientation, info.pages
+    scan.dpi_x, scan.dpi_y = info.dpi if info.dpi else (None, None)
+
+
+def _summary_line(info: ScanInfo) -> str:
+    alpha = "+alpha" if info.has_alpha else ""
+    return f"{info.format} {info.width}x{info.height} {info.bit_depth}-bit {info.colour_mode}{alpha}, {info.tone}"

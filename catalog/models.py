@@ -1,0 +1,144 @@
+"""The tables of archive.db, as SQLAlchemy 2 typed models.
+
+The schema these declare is built by the ordered migrations in `catalog.db`, never by
+`create_all`; a test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime, Float, ForeignKey, Index, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes; SQLite itself stores them naive."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the catalog; use catalog.models.utcnow()")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class ScanStatus(enum.StrEnum):
+    INGESTED = "ingested"  # catalogued and readable
+    INVALID = "invalid"  # failed validation; its events say why
+
+
+class EventKind(enum.StrEnum):
+    INGESTED = "ingested"
+    LOCATION_ADDED = "location_added"
+    FAILED_VALIDATION = "failed_validation"
+    SUPERSEDED = "superseded"  # the bytes at one of its locations changed
+    NOTE = "note"
+
+
+class Outcome(enum.StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    INFO = "info"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, float: Float}
+
+
+class Scan(Base):
+    """One scan, identified by the SHA-256 of its bytes."""
+
+    __tablename__ = "scans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size_bytes: Mapped[int]
+    format: Mapped[str | None] = mapped_column(String(8))
+    width: Mapped[int | None]  # after EXIF orientation
+    height: Mapped[int | None]
+    bit_depth: Mapped[int | None]
+    colour_mode: Mapped[str | None] = mapped_column(String(8))  # gray, rgb, palette, cmyk
+    has_alpha: Mapped[bool | None]
+    tone: Mapped[str | None] = mapped_column(String(12))  # monochrome, toned, colour
+    tone_hue_deg: Mapped[float | None]
+    has_icc: Mapped[bool | None]
+    exif_orientation: Mapped[int | None]
+    dpi_x: Mapped[float | None]
+    dpi_y: Mapped[float | None]
+    pages: Mapped[int | None]
+    ingested_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+
+    locations: Mapped[list[Location]] = relationship(back_populates="scan", order_by="Location.id")
+    events: Mapped[list[Event]] = relationship(back_populates="scan", order_by="Event.id")
+
+
+class Location(Base):
+    """A place a scan's bytes were found: the folder it was ingested from and a path under it."""
+
+    __tablename__ = "locations"
+    __table_args__ = (
+        UniqueConstraint("scan_id", "root", "relpath"),
+        Index("ix_locations_path", "root", "relpath"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"))
+    root: Mapped[str] = mapped_column(Text)  # absolute, resolved ingest folder
+    relpath: Mapped[str] = mapped_column(Text)  # POSIX path relative to root
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    # Set when different bytes were later found at this path; the record stays.
+    superseded_at: Mapped[datetime | None]
+
+    scan: Mapped[Scan] = relationship(back_populates="locations")
+
+    @property
+    def path(self) -> str:
+        return f"{self.root.rstrip('/')}/{self.relpath}"
+
+
+class IngestRun(Base):
+    """One `photochrom ingest` invocation, with its settings and what it found."""
+
+    __tablename__ = "ingest_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    sources: Mapped[str] = mapped_column(Text)  # JSON list of paths as given
+    settings: Mapped[str] = mapped_column(Text)  # JSON of IngestSettings
+    added: Mapped[int] = mapped_column(default=0)
+    known: Mapped[int] = mapped_column(default=0)
+    new_locations: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+
+
+class Event(Base):
+    """History, as rows: what happened to a scan (or to a file that never became one)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_scan", "scan_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(24))
+    outcome: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    scan: Mapped[Scan | None] = relationship(back_populates="events")

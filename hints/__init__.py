@@ -1,0 +1,1 @@
+"""Curator hint files: schema, validation, and rasterizing hints into model inputs."""

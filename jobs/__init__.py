@@ -1,0 +1,1 @@
+"""Restore jobs: job and task records, scheduling on Dask, resumption, progress."""

@@ -1,0 +1,1 @@
+"""Pure tiling: tile grids with core and halo boxes, blending windows, stitching."""

@@ -1,0 +1,1 @@
+"""The restoration pipeline: reading and writing scans, colour spaces, colorization, saturation."""

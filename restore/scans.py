@@ -1,0 +1,379 @@
+"""Archive scans on disk: what a file is (probed from its header), and its pixels.
+
+Probing is meant to be cheap enough to catalogue thousands of scans: it reads the
+header, checks that the file is structurally complete (the byte ranges the header
+promises are present) and, only where the colour mode cannot tell, decodes a reduced
+preview to decide whether an RGB scan is monochrome, toned or in true colour.
+`probe(..., verify=True)` decodes the whole image as well.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image
+
+# File signatures. The extension is not trusted: archives hold misnamed files.
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"II+\x00", "TIFF"),  # BigTIFF
+    (b"MM\x00+", "TIFF"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"BM", "BMP"),
+)
+
+#: Extensions looked for when walking folders (files named explicitly are always tried).
+SCAN_EXTENSIONS = frozenset({".tif", ".tiff", ".jpg", ".jpeg", ".jpe", ".png", ".bmp"})
+
+#: Default pixel limit: larger images are refused as likely decompression bombs.
+DEFAULT_MAX_PIXELS = 1_000_000_000
+
+# Tone classification thresholds, in CIE Lab chroma units (sqrt(a*^2 + b*^2)).
+# JPEG compression of a gray scan leaves chroma of about 1-2; toned prints (sepia,
+# selenium, cyanotype) sit at 5-30 with one hue.
+_GRAY_CHROMA = 4.0
+# Mean resultant length of the chroma-weighted hue angles above which one hue
+# dominates (0.9 is a circular standard deviation of about 26 degrees).
+_TONED_HUE_CONCENTRATION = 0.9
+_PREVIEW_SIDE_PX = 256
+
+# EXIF orientations 5-8 transpose the image.
+_TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+
+
+class ScanError(Exception):
+    """A file that cannot be catalogued; `reason` is one line for people."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ScanInfo:
+    """What a scan is. `width` and `height` are after EXIF orientation is applied."""
+
+    format: str  # "TIFF", "JPEG", "PNG", "BMP"
+    width: int
+    height: int
+    bit_depth: int  # bits per sample: 1, 8, 16 or 32
+    colour_mode: str  # "gray", "rgb", "palette", "cmyk"
+    has_alpha: bool
+    tone: str  # "monochrome", "toned", "colour"
+    tone_hue_deg: float | None  # hue of a toned scan, CIE LCh degrees
+    has_icc: bool
+    exif_orientation: int  # 1..8; 1 when the file says nothing
+    dpi: tuple[float, float] | None
+    pages: int
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def sniff_format(path: Path) -> str:
+    """The image format from the file's first bytes; ScanError if empty or unknown."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if not head:
+        raise ScanError(path, "empty file (0 bytes)")
+    for signature, name in _SIGNATURES:
+        if head.startswith(signature):
+            return name
+    raise ScanError(path, "not a supported image (unrecognised file signature)")
+
+
+def probe(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, verify: bool = False) -> ScanInfo:
+    """Describe the scan at `path` without decoding it whole (unless `verify`).
+
+    Raises ScanError with a one-line reason for anything that is not a complete,
+    readable image within `max_pixels`.
+    """
+    fmt = sniff_format(path)
+    try:
+        if fmt == "TIFF":
+            return _probe_tiff(path, max_pixels=max_pixels, verify=verify)
+        return _probe_pillow(path, fmt, max_pixels=max_pixels, verify=verify)
+    except ScanError:
+        raise
+    except MemoryError:
+        raise ScanError(path, "not enough memory to decode") from None
+    except Exception as exc:  # decoders raise many types; each is a corrupt file to us
+        raise ScanError(path, f"corrupt or unreadable {fmt}: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise ScanError(path, f"invalid image size {width}x{height}")
+    if width * height > max_pixels:
+        raise ScanError(
+            path,
+            f"too large: {width}x{height} = {width * height:,} pixels exceeds the limit of "
+            f"{max_pixels:,} (--max-pixels)",
+        )
+
+
+def _oriented(width: int, height: int, orientation: int) -> tuple[int, int]:
+    return (height, width) if orientation in _TRANSPOSING_ORIENTATIONS else (width, height)
+
+
+# --- TIFF, through tifffile (tiled, BigTIFF and multi-page files) -------------------
+
+_TIFF_MODES = {
+    tifffile.PHOTOMETRIC.MINISBLACK: "gray",
+    tifffile.PHOTOMETRIC.MINISWHITE: "gray",
+    tifffile.PHOTOMETRIC.RGB: "rgb",
+    tifffile.PHOTOMETRIC.YCBCR: "rgb",
+    tifffile.PHOTOMETRIC.PALETTE: "palette",
+    tifffile.PHOTOMETRIC.SEPARATED: "cmyk",
+}
+
+
+def _probe_tiff(path: Path, *, max_pixels: int, verify: bool) -> ScanInfo:
+    file_size = os.path.getsize(path)
+    with tifffile.TiffFile(path) as tif:
+        pages = len(tif.pages)
+        page = tif.pages.first
+        width, height = int(page.imagewidth), int(page.imagelength)
+        _check_pixels(path, width, height, max_pixels)
+        mode = _TIFF_MODES.get(page.photometric)
+        if mode is None:
+            raise ScanError(path, f"unsupported TIFF photometric interpretation {page.photometric.name}")
+        ends = [int(o) + int(n) for o, n in zip(page.dataoffsets, page.databytecounts)]
+        if not ends or max(ends) > file_size:
+            raise ScanError(path, "truncated TIFF: image data extends past the end of the file")
+        tags = page.tags
+        orientation = int(tags["Orientation"].value) if "Orientation" in tags else 1
+        has_alpha = any(int(s) in (1, 2) for s in (page.extrasamples or ()))
+        notes: list[str] = []
+        if pages > 1:
+            notes.append(f"multi-page TIFF with {pages} pages: the first page is the scan")
+        tone, hue = "monochrome", None
+        if verify or mode in ("rgb", "palette", "cmyk"):
+            pixels = page.asarray()  # a full decode: needed for colour modes and --verify
+            if mode != "gray":
+                rgb = _tiff_rgb_preview(pixels, page, mode)
+                tone, hue = classify_tone(rgb)
+        oriented_w, oriented_h = _oriented(width, height, orientation)
+        return ScanInfo(
+            format="TIFF",
+            width=oriented_w,
+            height=oriented_h,
+            bit_depth=int(page.bitspersample),
+            colour_mode=mode,
+            has_alpha=has_alpha,
+            tone=tone,
+            tone_hue_deg=hue,
+            has_icc="InterColorProfile" in tags,
+            exif_orientation=orientation,
+            dpi=_tiff_dpi(tags),
+            pages=pages,
+            notes=tuple(notes),
+        )
+
+
+def _tiff_dpi(tags: tifffile.TiffTags) -> tuple[float, float] | None:
+    if "XResolution" not in tags or "YResolution" not in tags:
+        return None
+    unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
+    if unit == 1:  # no absolute unit: an aspect ratio, not a resolution
+        return None
+    per_inch = 2.54 if unit == 3 else 1.0
+    x_num, x_den = tags["XResolution"].value
+    y_num, y_den = tags["YResolution"].value
+    if not x_den or not y_den:
+        return None
+    return (round(x_num / x_den * per_inch, 3), round(y_num / y_den * per_inch, 3))
+
+
+def _tiff_rgb_preview(pixels: np.ndarray, page: tifffile.TiffPage, mode: str) -> np.ndarray:
+    """A small 8-bit RGB view of a decoded TIFF page, for tone classification."""
+    step = max(1, max(pixels.shape[:2]) // _PREVIEW_SIDE_PX)
+    small = pixels[::step, ::step]
+    if mode == "palette":
+        cmap = np.asarray(page.colormap)  # 3 x 2**bits, 16-bit
+        small = (cmap[:, small].transpose(1, 2, 0) >> 8).astype(np.uint8)
+        return small
+    small = _to_u8(small)
+    if mode == "cmyk":
+        cmyk = small[..., :4].astype(np.float32) / 255.0
+        rgb = 255.0 * (1.0 - cmyk[..., :3]) * (1.0 - cmyk[..., 3:4])
+        return rgb.astype(np.uint8)
+    return small[..., :3]
+
+
+def _to_u8(pixels: np.ndarray) -> np.ndarray:
+    if pixels.dtype == np.uint8:
+        return pixels
+    if pixels.dtype == np.uint16:
+        return (pixels >> 8).astype(np.uint8)
+    if np.issubdtype(pixels.dtype, np.floating):
+        return (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    info = np.iinfo(pixels.dtype)
+    return ((pixels.astype(np.float64) - info.min) / (info.max - info.min) * 255.0).astype(np.uint8)
+
+
+# --- JPEG, PNG, BMP, through Pillow -------------------------------------------------
+
+_PILLOW_MODES: dict[str, tuple[str, bool, int]] = {  # mode -> (colour mode, alpha, bits)
+    "1": ("gray", False, 1),
+    "L": ("gray", False, 8),
+    "LA": ("gray", True, 8),
+    "I;16": ("gray", False, 16),
+    "I;16B": ("gray", False, 16),
+    "I;16L": ("gray", False, 16),
+    "I": ("gray", False, 32),
+    "F": ("gray", False, 32),
+    "P": ("palette", False, 8),
+    "PA": ("palette", True, 8),
+    "RGB": ("rgb", False, 8),
+    "RGBA": ("rgb", True, 8),
+    "CMYK": ("cmyk", False, 8),
+    "YCbCr": ("rgb", False, 8),
+}
+
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _probe_pillow(path: Path, fmt: str, *, max_pixels: int, verify: bool) -> ScanInfo:
+    # We enforce our own limit (`max_pixels`) before decoding, so Pillow's fixed
+    # decompression-bomb guard (about 179 megapixels) would only refuse real scans.
+    Image.MAX_IMAGE_PIXELS = None
+    with Image.open(path) as im:
+        width, height = im.size
+        _check_pixels(path, width, height, max_pixels)
+        if im.mode not in _PILLOW_MODES:
+            raise ScanError(path, f"unsupported {fmt} colour mode {im.mode}")
+        mode, has_alpha, bits = _PILLOW_MODES[im.mode]
+        if fmt == "PNG":
+            bits, has_alpha = _png_header(path, has_alpha, "transparency" in im.info)
+        _check_complete(path, fmt)
+        orientation = _exif_orientation(im.info.get("exif"))
+        dpi = im.info.get("dpi")
+        icc = bool(im.info.get("icc_profile"))
+        pages = int(getattr(im, "n_frames", 1))
+        if mode == "gray":
+            tone, hue = "monochrome", None
+            if verify:
+                im.load()
+        elif mode == "palette" and _palette_is_gray(im) and not verify:
+            tone, hue = "monochrome", None
+        else:
+            if fmt == "JPEG" and not verify:
+                im.draft("RGB", (_PREVIEW_SIDE_PX, _PREVIEW_SIDE_PX))  # decode at 1/2..1/8 scale
+            im.load()
+            preview = im.convert("RGB")
+            preview.thumbnail((_PREVIEW_SIDE_PX, _PREVIEW_SIDE_PX), Image.Resampling.NEAREST)
+            tone, hue = classify_tone(np.asarray(preview))
+    w, h = _oriented(width, height, orientation)
+    return ScanInfo(
+        format=fmt,
+        width=w,
+        height=h,
+        bit_depth=bits,
+        colour_mode=mode,
+        has_alpha=has_alpha,
+        tone=tone,
+        tone_hue_deg=hue,
+        has_icc=icc,
+        exif_orientation=orientation,
+        dpi=(round(float(dpi[0]), 3), round(float(dpi[1]), 3)) if dpi and dpi[0] and dpi[1] else None,
+        pages=pages,
+        notes=(),
+    )
+
+
+def _exif_orientation(exif_bytes: bytes | None) -> int:
+    """EXIF orientation (1..8) from the raw EXIF block read with the header.
+
+    Not `Image.getexif()`: for PNG that decodes the whole image to look for a late eXIf chunk.
+    """
+    if not exif_bytes:
+        return 1
+    exif = Image.Exif()
+    exif.load(exif_bytes)
+    orientation = int(exif.get(0x0112, 1) or 1)
+    return orientation if 1 <= orientation <= 8 else 1
+
+
+def _png_header(path: Path, has_alpha: bool, has_trns: bool) -> tuple[int, bool]:
+    """Bit depth and alpha from the PNG IHDR (Pillow opens 16-bit RGB as 8-bit)."""
+    with open(path, "rb") as f:
+        ihdr = f.read(33)
+    bit_depth, colour_type = ihdr[24], ihdr[25]
+    return int(bit_depth), has_alpha or colour_type in (4, 6) or has_trns
+
+
+def _check_complete(path: Path, fmt: str) -> None:
+    """Cheap truncation checks: does the file end the way its format must?"""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        f.seek(max(0, size - 4096))
+        tail = f.read()
+    if fmt == "JPEG" and b"\xff\xd9" not in tail:
+        raise ScanError(path, "truncated JPEG: no end-of-image marker")
+    if fmt == "PNG" and _PNG_IEND not in tail:
+        raise ScanError(path, "truncated PNG: no IEND chunk")
+    if fmt == "BMP":
+        expected = _bmp_expected_size(path)
+        if expected is not None and size < expected:
+            raise ScanError(path, "truncated BMP: pixel data shorter than the header says")
+
+
+def _bmp_expected_size(path: Path) -> int | None:
+    """Bytes an uncompressed BMP must have (None for RLE-compressed ones)."""
+    with open(path, "rb") as f:
+        header = f.read(34)
+    offset = int.from_bytes(header[10:14], "little")
+    width = int.from_bytes(header[18:22], "little", signed=True)
+    height = int.from_bytes(header[22:26], "little", signed=True)
+    bits = int.from_bytes(header[28:30], "little")
+    compression = int.from_bytes(header[30:34], "little")
+    if compression not in (0, 3):  # BI_RGB, BI_BITFIELDS: rows stored plainly
+        return None
+    return offset + ((abs(width) * bits + 31) // 32) * 4 * abs(height)
+
+
+def _palette_is_gray(im: Image.Image) -> bool:
+    palette = np.asarray(im.getpalette("RGB") or [], dtype=np.int16).reshape(-1, 3)
+    return bool(palette.size) and bool(np.all(np.ptp(palette, axis=1) <= 2))
+
+
+# --- tone ---------------------------------------------------------------------------
+
+
+def classify_tone(rgb_u8: np.ndarray) -> tuple[str, float | None]:
+    """("monochrome" | "toned" | "colour", hue in degrees for toned) of an RGB image.
+
+    `rgb_u8`: H x W x 3, uint8 sRGB. Chroma and hue are CIE Lab (D65). A scan is
+    monochrome when nearly all pixels are neutral, toned when its chroma has one
+    dominant hue (sepia, selenium, cyanotype), and colour otherwise.
+    """
+    from skimage.color import rgb2lab  # skimage import is slow; only colour scans need it
+
+    lab = rgb2lab(rgb_u8[..., :3])
+    a, b = lab[..., 1].ravel(), lab[..., 2].ravel()
+    chroma = np.hypot(a, b)
+    if np.percentile(chroma, 99) < _GRAY_CHROMA:
+        return "monochrome", None
+    weight = chroma * (chroma >= _GRAY_CHROMA)
+    hue = np.arctan2(b, a)
+    resultant = np.hypot((weight * np.cos(hue)).sum(), (weight * np.sin(hue)).sum()) / weight.sum()
+    if resultant >= _TONED_HUE_CONCENTRATION:
+        mean_hue = np.degrees(np.arctan2((weight * np.sin(hue)).sum(), (weight * np.cos(hue)).sum()))
+        return "toned", round(float(mean_hue % 360.0), 1)
+    return "colour", None
+
