@@ -117,9 +117,10 @@ def scans_list(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
         _print_json(rows)
         return
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("id", "sha256", "status", "format", "size", "depth", "mode", "tone", "path", box=None)
+    fixed = [Column(name, no_wrap=True) for name in ("id", "sha256", "status", "format", "size", "depth", "mode", "tone")]
+    table = Table(*fixed, Column("path", overflow="fold"), box=None)
     for row in rows:
         size = f"{row['width']}x{row['height']}" if row["width"] else "-"
         depth = f"{row['bit_depth']}-bit" if row["bit_depth"] else "-"
@@ -127,7 +128,8 @@ def scans_list(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
             str(row["id"]), str(row["sha256"])[:12], str(row["status"]), str(row["format"] or "-"), size, depth,
             str(row["colour_mode"] or "-"), str(row["tone"] or "-"), str(row["path"]),
         )
-    Console(soft_wrap=True).print(table)
+    # Piped output keeps whole paths on one line; a terminal folds them to its width.
+    Console(width=None if sys.stdout.isatty() else 10_000).print(table)
 
 
 @scans_app.command("show")

@@ -41,6 +41,9 @@ _GRAY_CHROMA = 4.0
 # Mean resultant length of the chroma-weighted hue angles above which one hue
 # dominates (0.9 is a circular standard deviation of about 26 degrees).
 _TONED_HUE_CONCENTRATION = 0.9
+# ...and a*b* follows L* within this (90th percentile, chroma units). Measured on
+# ../shared/data: historical sepia prints 2.1-4.5; colour photos mostly 6-40.
+_TONED_AB_RESIDUAL = 5.0
 _PREVIEW_SIDE_PX = 256
 
 # EXIF orientations 5-8 transpose the image.
@@ -359,21 +362,31 @@ def classify_tone(rgb_u8: np.ndarray) -> tuple[str, float | None]:
     """("monochrome" | "toned" | "colour", hue in degrees for toned) of an RGB image.
 
     `rgb_u8`: H x W x 3, uint8 sRGB. Chroma and hue are CIE Lab (D65). A scan is
-    monochrome when nearly all pixels are neutral, toned when its chroma has one
-    dominant hue (sepia, selenium, cyanotype), and colour otherwise.
+    monochrome when nearly all pixels are neutral. It is toned (sepia, selenium,
+    cyanotype) when its colour comes from one pigment curve: one dominant hue, and
+    a*b* predicted by L* alone. A colour photo of a sunset or a desert may have one
+    dominant hue, but its chroma varies independently of luminance.
     """
     from skimage.color import rgb2lab  # skimage import is slow; only colour scans need it
 
-    lab = rgb2lab(rgb_u8[..., :3])
-    a, b = lab[..., 1].ravel(), lab[..., 2].ravel()
+    lab = rgb2lab(rgb_u8[..., :3]).reshape(-1, 3)
+    lum, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
     chroma = np.hypot(a, b)
     if np.percentile(chroma, 99) < _GRAY_CHROMA:
         return "monochrome", None
     weight = chroma * (chroma >= _GRAY_CHROMA)
-    hue = np.arctan2(b, a)
-    resultant = np.hypot((weight * np.cos(hue)).sum(), (weight * np.sin(hue)).sum()) / weight.sum()
-    if resultant >= _TONED_HUE_CONCENTRATION:
-        mean_hue = np.degrees(np.arctan2((weight * np.sin(hue)).sum(), (weight * np.cos(hue)).sum()))
-        return "toned", round(float(mean_hue % 360.0), 1)
-    return "colour", None
+    cos_sum, sin_sum = (weight * a / np.maximum(chroma, 1e-9)).sum(), (weight * b / np.maximum(chroma, 1e-9)).sum()
+    concentration = np.hypot(cos_sum, sin_sum) / weight.sum()
+    if concentration < _TONED_HUE_CONCENTRATION or _ab_residual_given_l(lum, a, b) > _TONED_AB_RESIDUAL:
+        return "colour", None
+    return "toned", round(float(np.degrees(np.arctan2(sin_sum, cos_sum)) % 360.0), 1)
 
+
+def _ab_residual_given_l(lum: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """90th percentile of |ab - median ab at the same L*| (L* in bins of 5 units)."""
+    bins = np.clip((lum / 5.0).astype(np.int64), 0, 20)
+    residual = np.empty_like(a)
+    for k in np.unique(bins):
+        members = bins == k
+        residual[members] = np.hypot(a[members] - np.median(a[members]), b[members] - np.median(b[members]))
+    return float(np.percentile(residual, 90))

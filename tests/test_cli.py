@@ -1,0 +1,91 @@
+"""The command line as users and scripts meet it: exit codes, --json on stdout, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cli import app
+from tests.conftest import GOOD_SCANS
+
+REPO = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def _run(*args: str):  # noqa: ANN202
+    return runner.invoke(app, list(args))
+
+
+def test_ingest_json_summary_and_exit_codes(tmp_path: Path, scan_folder: Path, make_scan) -> None:
+    db = str(tmp_path / "archive.db")
+    first = _run("ingest", str(scan_folder), "--db", db, "--json")
+    assert first.exit_code == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert (report["added"], report["known"], report["failed"]) == (len(GOOD_SCANS), 0, [])
+
+    bad = make_scan("truncated_png", tmp_path / "more")
+    second = _run("ingest", str(scan_folder), str(bad.parent), "--db", db, "--json")
+    assert second.exit_code == 1  # some items failed, the rest done
+    report = json.loads(second.stdout)
+    assert report["known"] == len(GOOD_SCANS)
+    assert report["failed"] == [{"path": str(bad.resolve()), "reason": "truncated PNG: no IEND chunk"}]
+
+
+def test_ingest_human_summary_lists_failures_on_stderr(tmp_path: Path, make_scan) -> None:
+    bad = make_scan("empty")
+    result = _run("ingest", str(bad), "--db", str(tmp_path / "archive.db"))
+    assert result.exit_code == 1
+    assert f"failed: {bad.resolve()}: empty file (0 bytes)" in result.stderr
+    assert result.stdout == ""
+
+
+def test_missing_source_is_a_usage_error(tmp_path: Path) -> None:
+    result = _run("ingest", str(tmp_path / "nowhere"), "--db", str(tmp_path / "archive.db"))
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"photochrom: error: {tmp_path / 'nowhere'}: no such file or folder"]
+
+
+def test_scans_list_and_show(tmp_path: Path, make_scan) -> None:
+    db = str(tmp_path / "archive.db")
+    path = make_scan("tiff_gray16")
+    assert _run("ingest", str(path), "--db", db).exit_code == 0
+    rows = json.loads(_run("scans", "list", "--db", db, "--json").stdout)
+    assert [(r["id"], r["format"], r["bit_depth"], r["path"]) for r in rows] == [(1, "TIFF", 16, str(path.resolve()))]
+    assert json.loads(_run("scans", "--db", db, "--json").stdout) == rows  # bare `scans` lists
+    sha = rows[0]["sha256"]
+    detail = json.loads(_run("scans", "show", sha[:8], "--db", db, "--json").stdout)
+    assert detail["sha256"] == sha
+    assert [e["kind"] for e in detail["events"]] == ["ingested"]
+    human = _run("scans", "list", "--db", db)
+    assert sha[:12] in human.stdout and str(path.resolve()) in human.stdout
+
+
+def test_scans_errors(tmp_path: Path, make_scan) -> None:
+    missing = _run("scans", "list", "--db", str(tmp_path / "none.db"))
+    assert missing.exit_code == 2
+    assert "no catalog here" in missing.stderr
+    assert not (tmp_path / "none.db").exists()
+    db = str(tmp_path / "archive.db")
+    _run("ingest", str(make_scan("png_gray8")), "--db", db)
+    unknown = _run("scans", "show", "42", "--db", db)
+    assert (unknown.exit_code, unknown.stderr.strip()) == (2, "photochrom: error: no scan with id 42")
+
+
+def test_help_does_not_import_heavy_modules() -> None:
+    code = (
+        "import sys, cli; from typer.main import get_command; get_command(cli.app); "
+        "heavy = {'torch', 'sqlalchemy', 'numpy', 'PIL', 'dask', 'skimage'} & set(sys.modules); "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_every_command_has_help() -> None:
+    for args in (["--help"], ["ingest", "--help"], ["scans", "--help"], ["scans", "list", "--help"], ["scans", "show", "--help"]):
+        result = _run(*args)
+        assert result.exit_code == 0 and "Usage" in result.stdout, args
