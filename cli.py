@@ -91,6 +91,7 @@ def ingest(
             f"{summary.added} added, {summary.known} already known, {summary.new_locations} new locations, "
             f"{len(summary.failed)} failed, {summary.skipped} non-image files skipped  ->  {db}",
             highlight=False,
+            soft_wrap=True,
         )
         for note in summary.notes:
             console.print(f"note: {note.path}: {note.reason}", highlight=False, soft_wrap=True)

@@ -13,10 +13,10 @@ import hashlib
 import json
 import os
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -235,8 +235,18 @@ def _record_batch(catalog: Catalog, summary: IngestSummary, batch: Iterable[Exam
     if not batch:
         return
     with catalog.write() as session:
+        # Two queries per batch, not several per file: the main thread is the one writer.
+        shas = {e.sha256 for e in batch if e.sha256}
+        scans = {s.sha256: s for s in session.scalars(select(Scan).where(Scan.sha256.in_(shas)))}
+        roots = {str(e.candidate.root) for e in batch}
+        relpaths = {e.candidate.relpath for e in batch}
+        at_path: dict[tuple[str, str], list[Location]] = defaultdict(list)
+        for location in session.scalars(
+            select(Location).where(Location.root.in_(roots), Location.relpath.in_(relpaths))
+        ):
+            at_path[(location.root, location.relpath)].append(location)
         for examined in batch:
-            _record(session, summary, examined)
+            _record(session, summary, examined, scans, at_path)
 
 
 def _record_failure_without_scan(session: Session, summary: IngestSummary, path: str, reason: str) -> None:
@@ -249,7 +259,14 @@ def _record_failure_without_scan(session: Session, summary: IngestSummary, path:
     summary.failed.append(Failure(path, reason))
 
 
-def _record(session: Session, summary: IngestSummary, examined: Examined) -> None:
+def _record(
+    session: Session,
+    summary: IngestSummary,
+    examined: Examined,
+    scans: dict[str, Scan],
+    at_path: dict[tuple[str, str], list[Location]],
+) -> None:
+    """Record one examined file; `scans` and `at_path` are the batch's preloaded rows, kept current."""
     path = str(examined.candidate.path)
     if examined.sha256 is None:
         _record_failure_without_scan(session, summary, path, examined.error or "unreadable")
@@ -259,11 +276,12 @@ def _record(session: Session, summary: IngestSummary, examined: Examined) -> Non
     def log(scan: Scan, kind: EventKind, outcome: Outcome, detail: str) -> None:
         session.add(Event(scan=scan, run_id=summary.run_id, at=now, kind=kind, outcome=outcome, path=path, detail=detail))
 
-    scan = session.scalar(select(Scan).where(Scan.sha256 == examined.sha256))
+    scan = scans.get(examined.sha256)
     is_new = scan is None
     if scan is None:
         scan = Scan(sha256=examined.sha256, size_bytes=examined.size_bytes or 0, ingested_at=now, status="")
         session.add(scan)
+        scans[examined.sha256] = scan
     # Same bytes, new verdict (first sight, or settings such as --max-pixels changed).
     became_valid = False
     if examined.error is not None:
@@ -280,18 +298,21 @@ def _record(session: Session, summary: IngestSummary, examined: Examined) -> Non
             log(scan, EventKind.NOTE, Outcome.INFO, note)
             summary.notes.append(Failure(path, note))
 
-    root, relpath = str(examined.candidate.root), examined.candidate.relpath
-    location = session.scalar(
-        select(Location).where(Location.scan == scan, Location.root == root, Location.relpath == relpath)
-    )
+    key = (str(examined.candidate.root), examined.candidate.relpath)
+    here = at_path[key]
+    location = next((loc for loc in here if loc.scan is scan), None)
     new_location = location is None
     if location is None:
-        location = Location(scan=scan, root=root, relpath=relpath, first_seen=now, last_seen=now)
+        location = Location(scan=scan, root=key[0], relpath=key[1], first_seen=now, last_seen=now)
         session.add(location)
+        here.append(location)
         if not is_new:
             log(scan, EventKind.LOCATION_ADDED, Outcome.OK, "same bytes found at a new path")
     location.last_seen, location.superseded_at = now, None
-    _supersede_others(session, summary, scan, root, relpath, path, now)
+    for older in here:  # different bytes now live at this path: older scans' records stay
+        if older.scan is not scan and older.superseded_at is None:
+            older.superseded_at = now
+            log(older.scan, EventKind.SUPERSEDED, Outcome.INFO, f"the file at this path changed; it is now scan {scan.sha256[:12]}")
 
     if examined.error is not None:
         return
@@ -301,29 +322,6 @@ def _record(session: Session, summary: IngestSummary, examined: Examined) -> Non
         summary.new_locations += 1
     else:
         summary.known += 1
-
-
-def _supersede_others(
-    session: Session, summary: IngestSummary, scan: Scan, root: str, relpath: str, path: str, now: datetime
-) -> None:
-    """Different bytes now live at this path: mark older scans' locations there superseded."""
-    session.flush()
-    older = session.scalars(
-        select(Location).where(
-            Location.root == root,
-            Location.relpath == relpath,
-            Location.scan_id != scan.id,
-            Location.superseded_at.is_(None),
-        )
-    )
-    for location in older:
-        location.superseded_at = now
-        session.add(
-            Event(
-                scan_id=location.scan_id, run_id=summary.run_id, at=now, kind=EventKind.SUPERSEDED,
-                outcome=Outcome.INFO, path=path, detail=f"the file at this path changed; it is now scan {scan.sha256[:12]}",
-            )
-        )
 
 
 def _describe(scan: Scan, info: ScanInfo) -> None:
