@@ -1,0 +1,59 @@
+"""sRGB <-> Lab: agreement with scikit-image, exact round trips, lightness kept out of gamut."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage.color import rgb2lab
+
+from restore.colour import gray_to_lightness, lab_to_rgb, lightness_to_gray, rgb_to_lab, rgb_to_lightness
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_gray_lightness_matches_scikit_image(dtype: type) -> None:
+    top = np.iinfo(dtype).max
+    gray = np.random.default_rng(0).integers(0, top + 1, (40, 50)).astype(dtype)
+    expected = rgb2lab(np.repeat(gray[..., None], 3, -1).astype(np.float64) / top)[..., 0]
+    np.testing.assert_allclose(gray_to_lightness(gray), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_lightness_to_gray_inverts_exactly(dtype: type) -> None:
+    levels = np.arange(np.iinfo(dtype).max + 1, dtype=dtype)
+    assert np.array_equal(lightness_to_gray(gray_to_lightness(levels), dtype), levels)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_rgb_to_lab_matches_scikit_image(dtype: type) -> None:
+    top = np.iinfo(dtype).max
+    rgb = np.random.default_rng(1).integers(0, top + 1, (300, 70, 3)).astype(dtype)  # > one strip
+    np.testing.assert_allclose(rgb_to_lab(rgb), rgb2lab(rgb.astype(np.float64) / top), atol=1e-3)
+
+
+@pytest.mark.parametrize(("dtype", "tolerance"), [(np.uint8, 0), (np.uint16, 1)])
+def test_rgb_lab_round_trip(dtype: type, tolerance: int) -> None:
+    top = np.iinfo(dtype).max
+    rgb = np.random.default_rng(2).integers(0, top + 1, (300, 60, 3)).astype(dtype)
+    lab = rgb_to_lab(rgb)
+    back = lab_to_rgb(lab[..., 0], lab[..., 1:], dtype)
+    assert np.abs(back.astype(np.int64) - rgb).max() <= tolerance
+
+
+def test_out_of_gamut_colours_keep_their_lightness_and_hue() -> None:
+    l_hw = np.full((4, 4), 60.0, np.float32)
+    hue = np.linspace(0, 2 * np.pi, 16, endpoint=False).reshape(4, 4)
+    ab = np.stack([120 * np.cos(hue), 120 * np.sin(hue)], -1).astype(np.float32)  # far outside sRGB
+    lab_back = rgb_to_lab(lab_to_rgb(l_hw, ab, np.uint16))
+    np.testing.assert_allclose(lab_back[..., 0], 60.0, atol=0.01)
+    hue_back = np.arctan2(lab_back[..., 2], lab_back[..., 1])
+    assert np.abs(np.angle(np.exp(1j * (hue_back - hue)))).max() < 0.15  # radians
+    assert np.hypot(lab_back[..., 1], lab_back[..., 2]).min() > 10  # reduced, not washed out
+
+
+def test_colourized_gray_keeps_its_lightness_at_8_bits() -> None:
+    gray = np.random.default_rng(3).integers(0, 256, (64, 64)).astype(np.uint8)
+    l_hw = gray_to_lightness(gray)
+    ab = np.random.default_rng(4).uniform(-60, 60, (64, 64, 2)).astype(np.float32)
+    rgb = lab_to_rgb(l_hw, ab, np.uint8)
+    # 8-bit quantisation of three channels moves L* by well under one gray level.
+    assert np.abs(rgb_to_lightness(rgb) - l_hw).max() < 0.5
