@@ -111,10 +111,10 @@ def probe(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, verify: bool = Fa
     except MemoryError:
         raise ScanError(path, "not enough memory to decode") from None
     except Exception as exc:  # decoders raise many types; each is a corrupt file to us
-        raise ScanError(path, f"corrupt or unreadable {fmt}: {_one_line(exc)}") from exc
+        raise ScanError(path, f"corrupt or unreadable {fmt}: {one_line(exc)}") from exc
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
@@ -183,13 +183,13 @@ def _probe_tiff(path: Path, *, max_pixels: int, verify: bool) -> ScanInfo:
             tone_hue_deg=hue,
             has_icc="InterColorProfile" in tags,
             exif_orientation=orientation,
-            dpi=_tiff_dpi(tags),
+            dpi=tiff_dpi(tags),
             pages=pages,
             notes=tuple(notes),
         )
 
 
-def _tiff_dpi(tags: tifffile.TiffTags) -> tuple[float, float] | None:
+def tiff_dpi(tags: tifffile.TiffTags) -> tuple[float, float] | None:
     if "XResolution" not in tags or "YResolution" not in tags:
         return None
     unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
@@ -265,7 +265,7 @@ def _probe_pillow(path: Path, fmt: str, *, max_pixels: int, verify: bool) -> Sca
         if fmt == "PNG":
             bits, has_alpha = _png_header(path, has_alpha, "transparency" in im.info)
         _check_complete(path, fmt)
-        orientation = _exif_orientation(im.info.get("exif"))
+        orientation = exif_orientation(im.info.get("exif"))
         dpi = im.info.get("dpi")
         icc = bool(im.info.get("icc_profile"))
         pages = int(getattr(im, "n_frames", 1))
@@ -301,7 +301,7 @@ def _probe_pillow(path: Path, fmt: str, *, max_pixels: int, verify: bool) -> Sca
     )
 
 
-def _exif_orientation(exif_bytes: bytes | None) -> int:
+def exif_orientation(exif_bytes: bytes | None) -> int:
     """EXIF orientation (1..8) from the raw EXIF block read with the header.
 
     Not `Image.getexif()`: for PNG that decodes the whole image to look for a late eXIf chunk.

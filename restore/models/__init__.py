@@ -1,0 +1,1 @@
+"""Colorization models: the protocol every model meets, the registry, and the models."""

@@ -1,0 +1,58 @@
+"""The model interface: what a colorization model declares about itself and what it computes.
+
+Array contract (checked once, in `check_batch`):
+- `l_bhw`: CIE L*, B x S x S float32, 0..100, S = the model's `input_px`.
+- `hint_ab_bhw2`: a*, b* of hints, B x S x S x 2 float32 (0 where there is no hint).
+- `hint_mask_bhw`: B x S x S float32, 1 where a hint is given, 0 elsewhere.
+- returns `ab_bhw2`: B x S x S x 2 float32 predicted a*, b*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model is, declared next to its implementation."""
+
+    name: str
+    description: str
+    input_px: int  # square input side the model runs at
+    receptive_field_px: int  # at input resolution; tile overlap is derived from it
+    takes_hints: bool  # uses hint_ab/hint_mask (curator hints and global context)
+    licence: str
+    weights_file: str | None = None  # relative to restore/models/weights, or None
+    weights_sha256: str | None = None
+    batch_size: int = 8  # patches per call that fill the model well on a CPU
+
+    @property
+    def overlap_px(self) -> int:
+        """Tile overlap at input resolution.
+
+        Pixels within half a receptive field of a patch's border see only part of their
+        context, so neighbouring patches overlap by that much and blend there. Capped at
+        a quarter of the input: beyond it, each pixel would be computed four times or more.
+        """
+        return min((self.receptive_field_px + 1) // 2, self.input_px // 4)
+
+
+@runtime_checkable
+class Colorizer(Protocol):
+    spec: ModelSpec
+
+    def colorize(self, l_bhw: np.ndarray, hint_ab_bhw2: np.ndarray, hint_mask_bhw: np.ndarray) -> np.ndarray:
+        """Predict a*b* for a batch of L* patches; see the module docstring for the arrays."""
+        ...
+
+
+def check_batch(spec: ModelSpec, l_bhw: np.ndarray, hint_ab_bhw2: np.ndarray, hint_mask_bhw: np.ndarray) -> None:
+    """Raise ValueError unless the arrays meet the contract in the module docstring."""
+    s = spec.input_px
+    if l_bhw.ndim != 3 or l_bhw.shape[1:] != (s, s) or l_bhw.dtype != np.float32:
+        raise ValueError(f"{spec.name}: l_bhw must be B x {s} x {s} float32, got {l_bhw.shape} {l_bhw.dtype}")
+    if hint_ab_bhw2.shape != l_bhw.shape + (2,) or hint_mask_bhw.shape != l_bhw.shape:
+        raise ValueError(f"{spec.name}: hint arrays {hint_ab_bhw2.shape}, {hint_mask_bhw.shape} do not match {l_bhw.shape}")

@@ -1,0 +1,63 @@
+"""The one registry of models: filled by `@register` next to each implementation, read
+through `create_model`. Every module in restore/models is imported on first use, so a
+new model is one new file."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+
+from restore.models.base import Colorizer, ModelSpec
+
+_FACTORIES: dict[str, tuple[ModelSpec, Callable[[], Colorizer]]] = {}
+_LOADED = False
+
+
+class ModelError(Exception):
+    """A model cannot be found or loaded; the message is one line for people."""
+
+
+def register(spec: ModelSpec) -> Callable[[Callable[[], Colorizer]], Callable[[], Colorizer]]:
+    """Decorator: register a factory (a class or function returning a Colorizer) under spec.name."""
+
+    def add(factory: Callable[[], Colorizer]) -> Callable[[], Colorizer]:
+        if spec.name in _FACTORIES and _FACTORIES[spec.name][1] is not factory:
+            raise ModelError(f"model name {spec.name!r} is registered twice")
+        _FACTORIES[spec.name] = (spec, factory)
+        return factory
+
+    return add
+
+
+def _load_all() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    import restore.models as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name not in ("base", "registry"):
+            importlib.import_module(f"restore.models.{module.name}")
+    _LOADED = True
+
+
+def model_specs() -> list[ModelSpec]:
+    _load_all()
+    return sorted((spec for spec, _ in _FACTORIES.values()), key=lambda s: s.name)
+
+
+def get_spec(name: str) -> ModelSpec:
+    _load_all()
+    if name not in _FACTORIES:
+        known = ", ".join(s.name for s in model_specs())
+        raise ModelError(f"unknown model {name!r}; available: {known}")
+    return _FACTORIES[name][0]
+
+
+def create_model(name: str) -> Colorizer:
+    spec = get_spec(name)
+    model = _FACTORIES[name][1]()
+    if not isinstance(model, Colorizer) or model.spec != spec:
+        raise ModelError(f"model {name!r} does not implement the Colorizer protocol with its registered spec")
+    return model

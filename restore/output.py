@@ -1,0 +1,190 @@
+"""Writing results: atomically, in the scan's format and bit depth, carrying the scan's EXIF,
+ICC profile and IPTC where the format allows, and saying in XMP how the result was made.
+
+Every result carries XMP with `Iptc4xmpExt:DigitalSourceType` = compositeWithTrainedAlgorithmicMedia
+(IPTC's term for an edit of a real photograph by a trained model) and a `photochrom:`
+provenance record: tool version, model and weights SHA-256, source and hint-file
+SHA-256, settings, and the job task that wrote it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+import cv2
+import numpy as np
+import tifffile
+from PIL import Image
+
+from restore.pixels import Metadata
+
+DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
+PHOTOCHROM_XMP_NS = "https://github.com/photochrom/photochrom/ns/provenance/1.0/"
+JPEG_QUALITY = 95
+FORMAT_EXTENSIONS = {"TIFF": ".tif", "PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp"}
+
+
+@dataclass(frozen=True)
+class Provenance:
+    tool_version: str
+    model: str
+    weights_sha256: str | None
+    source_sha256: str
+    settings: dict[str, object] = field(default_factory=dict)
+    hints_sha256: str | None = None
+    task: str | None = None  # "<job id>/<task id>": lets a resumed job recognise its own output
+
+
+def xmp_packet(provenance: Provenance) -> bytes:
+    """An XMP packet with the IPTC digital source type and the photochrom provenance record."""
+    fields = {
+        "Tool": f"photochrom {provenance.tool_version}",
+        "Model": provenance.model,
+        "WeightsSHA256": provenance.weights_sha256 or "",
+        "SourceSHA256": provenance.source_sha256,
+        "HintsSHA256": provenance.hints_sha256 or "",
+        "Settings": json.dumps(provenance.settings, sort_keys=True),
+        "Task": provenance.task or "",
+    }
+    attributes = "\n".join(f"    photochrom:{key}={quoteattr(value)}" for key, value in fields.items())
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
+        ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+        '  <rdf:Description rdf:about=""\n'
+        '    xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"\n'
+        f"    xmlns:photochrom={quoteattr(PHOTOCHROM_XMP_NS)}\n"
+        f"    Iptc4xmpExt:DigitalSourceType={quoteattr(DIGITAL_SOURCE_TYPE)}\n"
+        f"{attributes}/>\n"
+        " </rdf:RDF>\n"
+        "</x:xmpmeta>\n"
+        '<?xpacket end="w"?>'
+    ).encode("utf-8")
+
+
+def task_marker(task: str) -> bytes:
+    """The bytes by which a result file shows which task wrote it (inside its XMP)."""
+    return f"photochrom:Task={quoteattr(task)}".encode()
+
+
+def write_result(
+    path: Path, rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, metadata: Metadata, provenance: Provenance
+) -> str:
+    """Write `rgb` (H x W x 3 uint8 or uint16 sRGB) to `path` atomically; return the file's SHA-256.
+
+    The file appears complete or not at all: it is written to a temporary name in the
+    same folder, flushed to disk, then renamed over `path`.
+    """
+    writer = _WRITERS.get(fmt)
+    if writer is None:
+        raise ValueError(f"cannot write format {fmt!r}; expected one of {sorted(_WRITERS)}")
+    if fmt in ("JPEG", "BMP") and rgb.dtype == np.uint16:
+        rgb = (rgb >> 8).astype(np.uint8)
+        alpha = None if alpha is None else (alpha >> 8).astype(np.uint8)
+    if alpha is not None and alpha.dtype != rgb.dtype:
+        alpha = (alpha.astype(np.uint32) * 257).astype(np.uint16) if rgb.dtype == np.uint16 else (alpha >> 8).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        writer(temporary, rgb, alpha, metadata, xmp_packet(provenance))
+        with open(temporary, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+        _fsync_folder(path.parent)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return digest
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_tiff(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, metadata: Metadata, xmp: bytes) -> None:
+    data = rgb if alpha is None else np.dstack([rgb, alpha])
+    extratags: list[tuple[int, int | str, int, object, bool]] = [(700, 1, len(xmp), xmp, True)]
+    if metadata.icc:
+        extratags.append((34675, 7, len(metadata.icc), metadata.icc, True))
+    if metadata.iptc:
+        extratags.append((33723, 7, len(metadata.iptc), metadata.iptc, True))
+    for code, value in metadata.tiff_tags.items():
+        if code != 270 and isinstance(value, str) and value:
+            extratags.append((code, "s", 0, value, True))
+    tifffile.imwrite(
+        path,
+        data,
+        photometric="rgb",
+        extrasamples=("unassalpha",) if alpha is not None else None,
+        compression="zlib",
+        resolution=metadata.dpi,
+        resolutionunit="INCH" if metadata.dpi else None,
+        description=metadata.tiff_tags.get(270) if isinstance(metadata.tiff_tags.get(270), str) else None,
+        metadata=None,
+        software=False,
+        extratags=extratags,
+    )
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _write_png(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, metadata: Metadata, xmp: bytes) -> None:
+    # OpenCV encodes 16-bit RGB PNG (Pillow cannot); metadata chunks go in after IHDR.
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", bgr if alpha is None else np.dstack([bgr, alpha]))
+    if not ok:
+        raise OSError(f"{path}: PNG encoding failed")
+    png = encoded.tobytes()
+    chunks = [_png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp)]
+    if metadata.icc:
+        chunks.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(metadata.icc)))
+    if metadata.exif:
+        exif = metadata.exif[6:] if metadata.exif.startswith(b"Exif\x00\x00") else metadata.exif
+        chunks.append(_png_chunk(b"eXIf", exif))
+    if metadata.dpi:
+        per_metre = [round(d / 0.0254) for d in metadata.dpi]
+        chunks.append(_png_chunk(b"pHYs", struct.pack(">IIB", per_metre[0], per_metre[1], 1)))
+    ihdr_end = 8 + 4 + 4 + 13 + 4  # signature, then IHDR: length, type, 13 bytes of data, CRC
+    with open(path, "wb") as f:
+        f.write(png[:ihdr_end] + b"".join(chunks) + png[ihdr_end:])
+
+
+def _write_jpeg(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, metadata: Metadata, xmp: bytes) -> None:
+    options: dict[str, object] = {"quality": JPEG_QUALITY, "xmp": xmp}
+    if metadata.exif:
+        options["exif"] = metadata.exif
+    if metadata.icc:
+        options["icc_profile"] = metadata.icc
+    if metadata.dpi:
+        options["dpi"] = metadata.dpi
+    if metadata.iptc:  # Pillow cannot write APP13 itself: pass the original segment through
+        options["extra"] = b"\xff\xed" + struct.pack(">H", len(metadata.iptc) + 2) + metadata.iptc
+    Image.fromarray(rgb).save(path, "JPEG", **options)
+
+
+def _write_bmp(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, metadata: Metadata, xmp: bytes) -> None:
+    Image.fromarray(rgb).save(path, "BMP")  # BMP holds no metadata
+
+
+_WRITERS: dict[str, Callable[[Path, np.ndarray, np.ndarray | None, Metadata, bytes], None]] = {
+    "TIFF": _write_tiff,
+    "PNG": _write_png,
+    "JPEG": _write_jpeg,
+    "BMP": _write_bmp,
+}

@@ -1,0 +1,249 @@
+"""The restoration pipeline for one scan: global pass, patch pass, stitching, edge-aware
+upsampling, recombination with the scan's own lightness, saturation, and writing.
+
+1. Read the scan upright; keep its full-resolution CIE L* (`l_full`).
+2. Global pass: the whole scan squeezed to the model's input gives image-level colours.
+3. Patch pass: the scan at a working resolution (`working_scale` times the model's input
+   on the long side, never above the scan's own) cut into overlapping model-sized
+   patches. Hint-taking models get the global colours as a lattice of context hints,
+   so neighbouring patches agree; other models have each patch's mean colour pulled to
+   the global pass's mean over the same area.
+4. The patches' a*b* are stitched (patches/), upsampled to full resolution by a guided
+   filter whose guide is the scan's own L* (colour stops at edges instead of bleeding),
+   and recombined with that L*, strip by strip to bound memory.
+5. Saturation: chroma times `saturation`, full in midtones, fading to none at black and
+   white (gain = 1 + (saturation - 1) * 4x(1 - x), x = L*/100).
+6. Written in the scan's format and depth (restore/output.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from patches.grid import Tile, tile_grid
+from patches.stitch import stitch
+from restore.colour import lab_to_rgb
+from restore.models.base import Colorizer
+from restore.output import FORMAT_EXTENSIONS, Provenance, write_result
+from restore.pixels import ScanPixels, read_scan
+
+DEFAULT_SATURATION = 1.15
+#: Rows of the full-resolution image processed at a time (upsampling, conversion).
+FULL_RES_STRIP_ROWS = 512
+# Guided filter: radius in working-resolution pixels (scaled to full resolution), and its
+# regulariser for a guide in 0..1 (L*/100): regions whose lightness varies less than
+# about sqrt(eps) * 100 = 1 L* unit are smoothed, real edges are kept.
+GUIDE_RADIUS_WORKING_PX = 2
+GUIDE_EPS = 1e-4
+# Context hints: one every input_px / CONTEXT_POINTS_PER_SIDE working pixels.
+CONTEXT_POINTS_PER_SIDE = 8
+
+
+def tool_version() -> str:
+    try:
+        return version("photochrom")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class RestoreSettings:
+    """Everything that decides a result's pixels (recorded with every job and result)."""
+
+    model: str = "ramp"
+    saturation: float = DEFAULT_SATURATION
+    working_scale: float = 3.0  # working resolution's long side, in model inputs
+    output_format: str | None = None  # "TIFF", "PNG", "JPEG"; None = the scan's own
+    include_colour: bool = False  # also restore scans that are already in colour
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.saturation <= 4.0:
+            raise ValueError(f"saturation must be between 0 and 4, got {self.saturation}")
+        if self.working_scale < 1.0:
+            raise ValueError(f"working_scale must be at least 1, got {self.working_scale}")
+        if self.output_format not in (None, *FORMAT_EXTENSIONS):
+            raise ValueError(f"output format must be one of {sorted(FORMAT_EXTENSIONS)}, got {self.output_format}")
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class SkipScan(Exception):
+    """The scan is deliberately not restored (e.g. already in colour); the message says why."""
+
+
+@dataclass
+class RestoreResult:
+    output: Path
+    sha256: str
+    width: int
+    height: int
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage
+
+
+def output_name(source: Path, settings: RestoreSettings) -> str:
+    """The result's file name: the source's stem, with the source's extension or --format's."""
+    if settings.output_format is None:
+        return source.name
+    return source.stem + FORMAT_EXTENSIONS[settings.output_format]
+
+
+def restore_file(
+    source: Path, destination: Path, model: Colorizer, settings: RestoreSettings, *, source_sha256: str, task: str | None = None
+) -> RestoreResult:
+    """Colorize the scan at `source` into `destination` (see the module docstring)."""
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    scan = read_scan(source)
+    seconds["decode"] = time.perf_counter() - started
+    if scan.tone == "colour" and not settings.include_colour:
+        raise SkipScan("already in colour (restore it anyway with --include-colour)")
+    rgb = colorize(scan, model, settings, seconds)
+    started = time.perf_counter()
+    provenance = Provenance(
+        tool_version=tool_version(),
+        model=model.spec.name,
+        weights_sha256=model.spec.weights_sha256,
+        source_sha256=source_sha256,
+        settings=settings.to_dict(),
+        task=task,
+    )
+    digest = write_result(destination, rgb, scan.alpha, settings.output_format or scan.format, scan.metadata, provenance)
+    seconds["encode"] = time.perf_counter() - started
+    return RestoreResult(destination, digest, scan.width, scan.height, seconds)
+
+
+def colorize(scan: ScanPixels, model: Colorizer, settings: RestoreSettings, seconds: dict[str, float] | None = None) -> np.ndarray:
+    """The colorized scan as H x W x 3 sRGB at the scan's depth; its L* is the scan's."""
+    seconds = {} if seconds is None else seconds
+    spec = model.spec
+    l_full = scan.l_hw
+    started = time.perf_counter()
+    side = spec.input_px
+    l_global = cv2.resize(l_full, (side, side), interpolation=cv2.INTER_AREA)
+    empty_ab, empty_mask = np.zeros((1, side, side, 2), np.float32), np.zeros((1, side, side), np.float32)
+    ab_global = model.colorize(l_global[None], empty_ab, empty_mask)[0]
+    seconds["global"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    height, width = l_full.shape
+    scale = min(1.0, settings.working_scale * side / max(height, width))
+    work_h, work_w = max(1, round(height * scale)), max(1, round(width * scale))
+    l_work = cv2.resize(l_full, (work_w, work_h), interpolation=cv2.INTER_AREA) if scale < 1 else l_full
+    context_ab = cv2.resize(ab_global, (work_w, work_h), interpolation=cv2.INTER_LINEAR)
+    ab_work = colorize_working(l_work, model, context_ab)
+    seconds["patches"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    rgb = recombine(l_full, ab_work, settings.saturation, np.uint16 if scan.bit_depth == 16 else np.uint8)
+    seconds["recombine"] = time.perf_counter() - started
+    return rgb
+
+
+def context_hints(context_ab_hw2: np.ndarray, spacing_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """A lattice of hints over the whole working image, every `spacing_px`, from the global pass.
+
+    One lattice for the whole image, so overlapping patches get the same hints where they overlap.
+    """
+    mask = np.zeros(context_ab_hw2.shape[:2], np.float32)
+    offset = spacing_px // 2
+    mask[offset::spacing_px, offset::spacing_px] = 1.0
+    return context_ab_hw2 * mask[..., None], mask
+
+
+def colorize_working(l_work: np.ndarray, model: Colorizer, context_ab_hw2: np.ndarray) -> np.ndarray:
+    """a*b* for the whole working image, patch by patch in full batches, stitched."""
+    spec = model.spec
+    side = spec.input_px
+    grid = tile_grid(l_work.shape[0], l_work.shape[1], side, spec.overlap_px)
+    if spec.takes_hints:
+        hint_ab, hint_mask = context_hints(context_ab_hw2, max(1, side // CONTEXT_POINTS_PER_SIDE))
+    else:
+        hint_ab, hint_mask = np.zeros_like(context_ab_hw2), np.zeros(l_work.shape, np.float32)
+    results: list[tuple[Tile, np.ndarray]] = []
+    for batch in _batches(grid.tiles, spec.batch_size):
+        l_batch = np.stack([_to_side(l_work[t.halo.slices], side) for t in batch])
+        ab_batch = np.stack([_to_side(hint_ab[t.halo.slices], side) for t in batch])
+        mask_batch = np.stack([_to_side(hint_mask[t.halo.slices], side, nearest=True) for t in batch])
+        predicted = model.colorize(l_batch, ab_batch, mask_batch)
+        for tile, ab in zip(batch, predicted):
+            ab = _from_side(ab, tile.halo.height, tile.halo.width)
+            if not spec.takes_hints:  # pull the patch's mean colour to the global pass's
+                ab = ab + (context_ab_hw2[tile.halo.slices].mean(axis=(0, 1)) - ab.mean(axis=(0, 1)))
+            results.append((tile, ab))
+    return stitch(grid, results)
+
+
+def _batches(tiles: Sequence[Tile], size: int) -> Iterator[Sequence[Tile]]:
+    for start in range(0, len(tiles), size):
+        yield tiles[start : start + size]
+
+
+def _to_side(patch: np.ndarray, side: int, *, nearest: bool = False) -> np.ndarray:
+    """A halo-sized patch at the model's input size (only patches of small images differ)."""
+    if patch.shape[:2] == (side, side):
+        return np.ascontiguousarray(patch, dtype=np.float32)
+    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(patch, dtype=np.float32), (side, side), interpolation=interpolation)
+
+
+def _from_side(ab: np.ndarray, height: int, width: int) -> np.ndarray:
+    if ab.shape[:2] == (height, width):
+        return ab
+    return cv2.resize(ab, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def saturate(l_hw: np.ndarray, ab_hw2: np.ndarray, saturation: float) -> np.ndarray:
+    """Chroma times `saturation` in midtones, fading to unchanged at black and white."""
+    if saturation == 1.0:
+        return ab_hw2
+    x = l_hw / 100.0
+    gain = 1.0 + (saturation - 1.0) * 4.0 * x * (1.0 - x)
+    return ab_hw2 * gain[..., None]
+
+
+def guided_filter(guide_hw: np.ndarray, src_hwc: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter (2010): `src` smoothed, its edges taken from `guide` (0..1)."""
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def box(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x, -1, size, borderType=cv2.BORDER_REFLECT)
+
+    mean_i = box(guide_hw)
+    var_i = box(guide_hw * guide_hw) - mean_i * mean_i
+    out = np.empty_like(src_hwc)
+    for c in range(src_hwc.shape[2]):
+        p = np.ascontiguousarray(src_hwc[..., c])
+        mean_p = box(p)
+        a = (box(guide_hw * p) - mean_i * mean_p) / (var_i + eps)
+        b = mean_p - a * mean_i
+        out[..., c] = box(a) * guide_hw + box(b)
+    return out
+
+
+def recombine(l_full: np.ndarray, ab_work: np.ndarray, saturation: float, dtype: type[np.uint8] | type[np.uint16]) -> np.ndarray:
+    """Full-resolution sRGB from the scan's L* and working-resolution a*b*, strip by strip."""
+    height, width = l_full.shape
+    work_h, work_w = ab_work.shape[:2]
+    radius = max(1, round(GUIDE_RADIUS_WORKING_PX * max(height / work_h, width / work_w)))
+    margin = 2 * radius  # the filter's two box passes each reach `radius` rows
+    xs = ((np.arange(width, dtype=np.float32) + 0.5) * (work_w / width) - 0.5)
+    rgb = np.empty((height, width, 3), dtype)
+    for top in range(0, height, FULL_RES_STRIP_ROWS):
+        bottom = min(height, top + FULL_RES_STRIP_ROWS)
+        lo, hi = max(0, top - margin), min(height, bottom + margin)
+        ys = (np.arange(lo, hi, dtype=np.float32) + 0.5) * (work_h / height) - 0.5
+        map_x = np.ascontiguousarray(np.broadcast_to(xs, (hi - lo, width)))
+        map_y = np.ascontiguousarray(np.broadcast_to(ys[:, None], (hi - lo, width)))
+        ab = cv2.remap(ab_work, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        ab = guided_filter(l_full[lo:hi] / 100.0, ab, radius, GUIDE_EPS)[top - lo : bottom - lo]
+        l_strip = l_full[top:bottom]
+        rgb[top:bottom] = lab_to_rgb(l_strip, saturate(l_strip, ab, saturation), dtype)
+    return rgb

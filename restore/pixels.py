@@ -1,0 +1,203 @@
+"""Reading a scan's pixels for restoration: upright (EXIF orientation applied), its
+full-resolution CIE L*, its alpha, and the metadata to carry over to the result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tifffile
+from PIL import Image, ImageOps
+
+from restore.colour import gray_to_lightness, rgb_to_lightness
+from restore.scans import ScanError, exif_orientation, one_line, probe, sniff_format, tiff_dpi
+
+# TIFF tags copied to a TIFF result as they are (descriptive; pixel layout tags are not).
+TIFF_DESCRIPTIVE_TAGS = {
+    270: "ImageDescription", 271: "Make", 272: "Model", 305: "Software", 306: "DateTime",
+    315: "Artist", 33432: "Copyright", 33723: "IPTC", 34675: "InterColorProfile",
+}
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a result carries over from its scan, where its format allows."""
+
+    exif: bytes | None = None  # EXIF block with orientation reset to 1 (pixels are upright)
+    icc: bytes | None = None
+    iptc: bytes | None = None  # JPEG APP13 payload or TIFF IPTC tag bytes
+    dpi: tuple[float, float] | None = None
+    tiff_tags: dict[int, object] = field(default_factory=dict)  # TIFF_DESCRIPTIVE_TAGS found
+
+
+@dataclass(frozen=True)
+class ScanPixels:
+    """A scan ready to colorize. `l_hw` is H x W float32 CIE L* (0..100), upright."""
+
+    format: str
+    l_hw: np.ndarray
+    bit_depth: int  # of the result: 8 or 16
+    alpha: np.ndarray | None  # H x W at the result's depth, or None
+    tone: str  # monochrome, toned or colour (from the probe)
+    metadata: Metadata
+
+    @property
+    def height(self) -> int:
+        return int(self.l_hw.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.l_hw.shape[1])
+
+
+def read_scan(path: Path, *, max_pixels: int | None = None) -> ScanPixels:
+    """Decode the scan at `path`. Raises ScanError for anything unreadable."""
+    info = probe(path, **({"max_pixels": max_pixels} if max_pixels else {}))
+    fmt = sniff_format(path)
+    try:
+        if fmt == "TIFF":
+            channels, metadata = _read_tiff(path)
+        elif fmt == "PNG" and info.bit_depth == 16 and info.colour_mode == "rgb":
+            channels, metadata = _read_png16_rgb(path)  # Pillow would reduce it to 8 bits
+        else:
+            channels, metadata = _read_pillow(path)
+    except ScanError:
+        raise
+    except Exception as exc:  # decoders raise many types; each is a corrupt file to us
+        raise ScanError(path, f"corrupt or unreadable {fmt}: {one_line(exc)}") from exc
+    colour, alpha = channels
+    bit_depth = 16 if colour.dtype == np.uint16 else 8
+    l_hw = gray_to_lightness(colour) if colour.ndim == 2 else rgb_to_lightness(colour)
+    return ScanPixels(fmt, l_hw, bit_depth, alpha, info.tone, metadata)
+
+
+def _as_u8_or_u16(pixels: np.ndarray) -> np.ndarray:
+    if pixels.dtype in (np.uint8, np.uint16):
+        return pixels
+    if pixels.dtype == bool:
+        return pixels.astype(np.uint8) * 255
+    if np.issubdtype(pixels.dtype, np.floating):
+        return (np.clip(pixels, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
+    info = np.iinfo(pixels.dtype)
+    scaled = (pixels.astype(np.float64) - info.min) / (info.max - info.min)
+    return (scaled * 65535.0 + 0.5).astype(np.uint16)
+
+
+def _split_alpha(pixels: np.ndarray, colour_channels: int) -> tuple[np.ndarray, np.ndarray | None]:
+    if pixels.ndim == 2:
+        return pixels, None
+    colour = pixels[..., 0] if colour_channels == 1 else pixels[..., :colour_channels]
+    alpha = pixels[..., colour_channels] if pixels.shape[2] > colour_channels else None
+    return colour, alpha
+
+
+def upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """The stored pixels (H x W or H x W x C) as they are meant to be seen (EXIF orientation 1..8)."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.swapaxes(np.rot90(a, 2), 0, 1),  # transverse
+        8: lambda a: np.rot90(a, 1),
+    }
+    return np.ascontiguousarray(ops[orientation](pixels)) if orientation in ops else pixels
+
+
+def _read_tiff(path: Path) -> tuple[tuple[np.ndarray, np.ndarray | None], Metadata]:
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        pixels = page.asarray()
+        photometric = page.photometric
+        tags = {code: page.tags[code].value for code in TIFF_DESCRIPTIVE_TAGS if code in page.tags}
+        orientation = int(page.tags["Orientation"].value) if "Orientation" in page.tags else 1
+        colormap = page.colormap if photometric == tifffile.PHOTOMETRIC.PALETTE else None
+        resolution = tiff_dpi(page.tags)
+    if photometric == tifffile.PHOTOMETRIC.PALETTE:
+        pixels = np.moveaxis(np.asarray(colormap)[:, pixels], 0, -1)  # 16-bit RGB from the map
+        pixels = (pixels >> 8).astype(np.uint8)
+        colour, alpha = pixels, None
+    elif photometric == tifffile.PHOTOMETRIC.SEPARATED:
+        cmyk = pixels[..., :4].astype(np.float32) / np.iinfo(pixels.dtype).max
+        rgb = (1.0 - cmyk[..., :3]) * (1.0 - cmyk[..., 3:4])
+        colour = (rgb * np.iinfo(pixels.dtype).max + 0.5).astype(pixels.dtype)
+        alpha = pixels[..., 4] if pixels.shape[-1] > 4 else None
+    else:
+        pixels = _as_u8_or_u16(pixels)
+        colour_channels = 1 if photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE) else 3
+        colour, alpha = _split_alpha(pixels, colour_channels)
+        if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+            colour = np.iinfo(colour.dtype).max - colour
+    colour = upright(colour, orientation)
+    alpha = None if alpha is None else upright(alpha, orientation)
+    icc = tags.get(34675)
+    iptc = tags.get(33723)
+    metadata = Metadata(
+        icc=bytes(icc) if icc is not None else None,
+        iptc=_iptc_bytes(iptc),
+        dpi=resolution,
+        tiff_tags={k: v for k, v in tags.items() if k not in (34675, 33723)},
+    )
+    return (colour, alpha), metadata
+
+
+def _iptc_bytes(value: object) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value
+    return np.asarray(value).tobytes()  # tifffile may give IPTC as an array of LONGs
+
+
+def _read_png16_rgb(path: Path) -> tuple[tuple[np.ndarray, np.ndarray | None], Metadata]:
+    bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if bgr is None:
+        raise ScanError(path, "corrupt or unreadable PNG: OpenCV could not decode it")
+    pixels = cv2.cvtColor(bgr, cv2.COLOR_BGRA2RGBA if bgr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    with Image.open(path) as im:  # metadata only: no decode
+        metadata = _pillow_metadata(im)
+        orientation = exif_orientation(im.info.get("exif"))
+    colour, alpha = _split_alpha(pixels, 3)
+    colour = upright(colour, orientation)
+    return (colour, None if alpha is None else upright(alpha, orientation)), metadata
+
+
+def _pillow_metadata(im: Image.Image) -> Metadata:
+    exif_bytes = im.info.get("exif")
+    exif = None
+    if exif_bytes:
+        parsed = Image.Exif()
+        parsed.load(exif_bytes)
+        parsed[0x0112] = 1  # the result is written upright
+        exif = parsed.tobytes()
+    iptc = next((payload for marker, payload in getattr(im, "applist", []) if marker == "APP13"), None)
+    dpi = im.info.get("dpi")
+    return Metadata(
+        exif=exif,
+        icc=im.info.get("icc_profile") or None,
+        iptc=iptc,
+        dpi=(float(dpi[0]), float(dpi[1])) if dpi and dpi[0] and dpi[1] else None,
+    )
+
+
+def _read_pillow(path: Path) -> tuple[tuple[np.ndarray, np.ndarray | None], Metadata]:
+    Image.MAX_IMAGE_PIXELS = None  # the probe in read_scan has enforced our own limit
+    with Image.open(path) as im:
+        metadata = _pillow_metadata(im)
+        upright = ImageOps.exif_transpose(im)
+        mode = upright.mode
+        if mode == "1":
+            upright = upright.convert("L")
+        elif mode in ("P", "PA"):
+            upright = upright.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
+        elif mode == "CMYK":
+            upright = upright.convert("RGB")
+        elif mode in ("I", "F"):
+            pixels = _as_u8_or_u16(np.asarray(upright).astype(np.float64) / (65535.0 if mode == "I" else 1.0))
+            return (pixels, None), metadata
+        pixels = _as_u8_or_u16(np.asarray(upright))
+    colour_channels = 1 if upright.mode in ("L", "LA", "I;16", "I;16B", "I;16L") else 3
+    return _split_alpha(pixels, colour_channels), metadata
