@@ -39,8 +39,10 @@ DEFAULT_SATURATION = 1.15
 FULL_RES_STRIP_ROWS = 512
 # Guided filter: radius in working-resolution pixels (scaled to full resolution), and its
 # regulariser for a guide in 0..1 (L*/100): regions whose lightness varies less than
-# about sqrt(eps) * 100 = 1 L* unit are smoothed, real edges are kept.
-GUIDE_RADIUS_WORKING_PX = 2
+# about sqrt(eps) * 100 = 1 L* unit are smoothed, real edges are kept. With a step in
+# a*b* blurred over two working pixels, bleeding across the edge (vs. bilinear) was
+# 16.4 -> 13.0, 9.7, 7.8, 6.6 for radius 1, 2, 3, 4; box filters cost the same at any radius.
+GUIDE_RADIUS_WORKING_PX = 4
 GUIDE_EPS = 1e-4
 # Context hints: one every input_px / CONTEXT_POINTS_PER_SIDE working pixels.
 CONTEXT_POINTS_PER_SIDE = 8

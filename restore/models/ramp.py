@@ -29,12 +29,17 @@ _A = np.array([0.0, -4.0, 12.0, 0.0], np.float32)
 _B = np.array([0.0, -18.0, 22.0, 0.0], np.float32)
 
 
+def ramp_colours(l_any: np.ndarray, hint_ab: np.ndarray, hint_mask: np.ndarray) -> np.ndarray:
+    """The ramp's a*b* for L* of any shape (hints: that shape + (2,), and that shape)."""
+    ab = np.stack([np.interp(l_any, _L, _A), np.interp(l_any, _L, _B)], axis=-1).astype(np.float32)
+    mask = hint_mask[..., None]
+    return ab * (1.0 - mask) + hint_ab * mask
+
+
 @register(SPEC)
 class Ramp:
     spec = SPEC
 
     def colorize(self, l_bhw: np.ndarray, hint_ab_bhw2: np.ndarray, hint_mask_bhw: np.ndarray) -> np.ndarray:
         check_batch(self.spec, l_bhw, hint_ab_bhw2, hint_mask_bhw)
-        ab = np.stack([np.interp(l_bhw, _L, _A), np.interp(l_bhw, _L, _B)], axis=-1).astype(np.float32)
-        mask = hint_mask_bhw[..., None]
-        return ab * (1.0 - mask) + hint_ab_bhw2 * mask
+        return ramp_colours(l_bhw, hint_ab_bhw2, hint_mask_bhw)
