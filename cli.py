@@ -22,10 +22,63 @@ app = typer.Typer(
 )
 scans_app = typer.Typer(help="What the catalog holds: each scan, its locations, status and history.")
 app.add_typer(scans_app, name="scans")
+jobs_app = typer.Typer(help="Restore jobs: their history, their tasks, and resuming an interrupted one.")
+app.add_typer(jobs_app, name="jobs")
 
 DbOption = Annotated[Path, typer.Option("--db", help="The catalog file.", dir_okay=False)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 DEFAULT_DB = Path("archive.db")
+ModelOption = Annotated[str, typer.Option("--model", help="Model name (see `photochrom models list`).")]
+SaturationOption = Annotated[
+    float, typer.Option("--saturation", min=0.0, max=4.0, help="Chroma gain in midtones (1 = unchanged).")
+]
+FormatOption = Annotated[
+    str | None, typer.Option("--format", help="Output format: tiff, png or jpeg (default: the input's).")
+]
+IncludeColourOption = Annotated[
+    bool, typer.Option("--include-colour", help="Also restore scans that are already in colour.")
+]
+SchedulerOption = Annotated[
+    str, typer.Option("--scheduler", help="local (a Dask LocalCluster), synchronous, or tcp://host:port.")
+]
+WorkersOption = Annotated[int, typer.Option("--workers", min=0, help="Dask workers for --scheduler local; 0 = one per core.")]
+
+
+def _restore_settings(model: str, saturation: float, fmt: str | None, include_colour: bool):  # noqa: ANN202
+    from restore.pipeline import RestoreSettings
+
+    formats = {"tif": "TIFF", "tiff": "TIFF", "png": "PNG", "jpg": "JPEG", "jpeg": "JPEG"}
+    if fmt is not None and fmt.lower() not in formats:
+        _fail(f"--format {fmt}: expected tiff, png or jpeg")
+    return RestoreSettings(
+        model=model, saturation=saturation, output_format=formats[fmt.lower()] if fmt else None, include_colour=include_colour
+    )
+
+
+def _check_model(name: str) -> None:
+    from restore.models.registry import ModelError, get_spec
+
+    try:
+        get_spec(name)
+    except ModelError as exc:
+        _fail(str(exc))
+
+
+def _progress(label: str):  # noqa: ANN202
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("{task.description}"))
+    return Progress(*columns, console=_stderr(), transient=True)
+
+
+def _print_failures(failed: list[dict[str, str]], skipped: list[dict[str, str]] = ()) -> None:  # type: ignore[assignment]
+    from collections import Counter
+
+    console = _stderr()
+    for reason, count in Counter(item["reason"] for item in skipped).items():
+        console.print(f"skipped {count}: {reason}", highlight=False, soft_wrap=True)
+    for item in failed:
+        console.print(f"[red]failed:[/] {item['path']}: {item['reason']}", highlight=False, soft_wrap=True)
 
 
 def _stderr():  # noqa: ANN202 - rich is imported lazily
@@ -66,8 +119,9 @@ def ingest(
     """Add scans to the catalog; idempotent by SHA-256. Originals are never modified."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from catalog.ingest import IngestSettings, SourceError
+    from catalog.ingest import IngestSettings
     from catalog.ingest import ingest as run_ingest
+    from restore.files import SourceError
 
     settings = IngestSettings(max_pixels=max_pixels, verify=verify, workers=workers)
     columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("{task.description}"))
@@ -164,6 +218,178 @@ def scans_show(
     console.print("[bold]          history[/]")
     for event in detail["events"]:  # type: ignore[attr-defined]
         console.print(f"  {event['at']}  {event['kind']:<18} {event['outcome']:<7} {event['detail']}")
+
+
+def _run_job_with_progress(catalog, job_id: int, scheduler: str, workers: int, as_json: bool) -> None:  # noqa: ANN001
+    from jobs.run import run_job
+    from jobs.scheduler import SchedulerError
+
+    with _progress(f"job {job_id}") as bar:
+        task = bar.add_task("scans", total=None)
+        patches_done = {"scans": 0}
+
+        def progress(done: int, total: int, outcome: object) -> None:
+            patches_done["scans"] = done
+            bar.update(task, completed=done, total=total, description=getattr(outcome, "status", "") or "")
+
+        try:
+            summary = run_job(catalog, job_id, scheduler=scheduler, workers=workers, progress=progress)
+        except SchedulerError as exc:
+            bar.stop()
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            bar.stop()
+            _stderr().print(f"interrupted: finished scans are kept; continue with `photochrom jobs resume {job_id}`")
+            raise typer.Exit(130) from None
+    if as_json:
+        _print_json(summary.to_dict())
+    else:
+        _stderr().print(
+            f"job {summary.job_id}: {summary.done} done ({summary.adopted} kept from an interrupted run), "
+            f"{len(summary.skipped)} skipped, {len(summary.failed)} failed  ->  {summary.out_dir}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        _print_failures(summary.failed, summary.skipped)
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def restore(
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: restored/job-<id>).")] = None,
+    db: DbOption = DEFAULT_DB,
+    model: ModelOption = "ramp",
+    scheduler: SchedulerOption = "local",
+    workers: WorkersOption = 0,
+    saturation: SaturationOption = 1.15,
+    fmt: FormatOption = None,
+    include_colour: IncludeColourOption = False,
+    scan: Annotated[list[str] | None, typer.Option("--scan", help="Restore only this scan (id or SHA-256 prefix); repeatable.")] = None,
+    retries: Annotated[int, typer.Option("--retries", min=0, help="Retries for a scan whose worker dies.")] = 2,
+    as_json: JsonOption = False,
+) -> None:
+    """Colorize every catalogued scan without a current result, as one recorded, resumable job."""
+    from catalog.db import CatalogError
+    from jobs.run import JobSettings, create_restore_job
+
+    _check_model(model)
+    settings = JobSettings(
+        restore=_restore_settings(model, saturation, fmt, include_colour), out_dir=str(out) if out else None, retries=retries
+    )
+    with _open(db, create=False) as catalog:
+        try:
+            job_id, current = create_restore_job(catalog, settings, scan or ())
+        except CatalogError as exc:
+            _fail(str(exc))
+        if current:
+            _stderr().print(f"{current} scans already have a current result with these settings; not redone")
+        _run_job_with_progress(catalog, job_id, scheduler, workers, as_json)
+
+
+@app.command()
+def colorize(
+    inputs: Annotated[list[Path], typer.Argument(help="Scan files or folders (searched recursively).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.", file_okay=False)],
+    model: ModelOption = "ramp",
+    saturation: SaturationOption = 1.15,
+    fmt: FormatOption = None,
+    include_colour: IncludeColourOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """One-off: colorize files or folders into OUT/<stem>.<ext>, without a catalog."""
+    from restore.files import SourceError
+    from restore.oneoff import colorize_files
+
+    _check_model(model)
+    settings = _restore_settings(model, saturation, fmt, include_colour)
+    with _progress("colorize") as bar:
+        task = bar.add_task("", total=None)
+        try:
+            summary = colorize_files(
+                inputs, out, settings, lambda done, total, path: bar.update(task, completed=done, total=total, description=path.name)
+            )
+        except SourceError as exc:
+            bar.stop()
+            _fail(str(exc))
+    report = summary.to_dict()
+    if as_json:
+        _print_json(report)
+    else:
+        _stderr().print(f"{len(summary.written)} written, {len(summary.skipped)} skipped, {len(summary.failed)} failed  ->  {out}", highlight=False, soft_wrap=True)
+        _print_failures(report["failed"], report["skipped"])  # type: ignore[arg-type]
+    raise typer.Exit(summary.exit_code)
+
+
+@jobs_app.callback(invoke_without_command=True)
+def jobs(ctx: typer.Context, db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
+    """List restore jobs (the same as `jobs list`)."""
+    if ctx.invoked_subcommand is None:
+        jobs_list(db=db, as_json=as_json)
+
+
+@jobs_app.command("list")
+def jobs_list(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
+    """Every job: status, model, task counts and output folder."""
+    from jobs.run import list_jobs
+
+    with _open(db, create=False) as catalog:
+        rows = list_jobs(catalog)
+    if as_json:
+        _print_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "status", "created", "model", "tasks", "out", box=None)
+    for row in rows:
+        counts = ", ".join(f"{n} {status}" for status, n in row["tasks"].items())  # type: ignore[attr-defined]
+        table.add_row(str(row["id"]), str(row["status"]), str(row["created_at"]), str(row["model"]), counts, str(row["out_dir"]))
+    Console(width=None if sys.stdout.isatty() else 10_000).print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: Annotated[int, typer.Argument(metavar="ID")], db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
+    """One job: its settings, every task with its outcome and timings, and its events."""
+    from catalog.db import CatalogError
+    from jobs.run import show_job
+
+    with _open(db, create=False) as catalog:
+        try:
+            detail = show_job(catalog, job_id)
+        except CatalogError as exc:
+            _fail(str(exc))
+    if as_json:
+        _print_json(detail)
+        return
+    from rich.console import Console
+
+    console = Console(soft_wrap=True, highlight=False)
+    console.print(f"job {detail['id']} ({detail['status']}), created {detail['created_at']}, output {detail['out_dir']}")
+    console.print(f"settings: {json.dumps(detail['settings'])}")
+    for task in detail["tasks"]:  # type: ignore[attr-defined]
+        console.print(f"  task {task['id']:>5}  {task['status']:<8} {task['source']}  ->  {task['output']}  {task['reason'] or ''}")
+    for event in detail["events"]:  # type: ignore[attr-defined]
+        console.print(f"  {event['at']}  {event['kind']:<9} {event['detail']}")
+
+
+@jobs_app.command("resume")
+def jobs_resume(
+    job_id: Annotated[int, typer.Argument(metavar="ID")],
+    db: DbOption = DEFAULT_DB,
+    scheduler: SchedulerOption = "local",
+    workers: WorkersOption = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Finish an interrupted job: done scans are kept, the rest run with the job's own settings."""
+    with _open(db, create=False) as catalog:
+        from jobs.run import show_job
+        from catalog.db import CatalogError
+
+        try:
+            show_job(catalog, job_id)
+        except CatalogError as exc:
+            _fail(str(exc))
+        _run_job_with_progress(catalog, job_id, scheduler, workers, as_json)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,47 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE events ADD COLUMN run_id INTEGER REFERENCES ingest_runs (id)",
         ),
     ),
+    Migration(
+        3,
+        "restore jobs, their tasks (one per scan, with the result written) and job events",
+        (
+            """CREATE TABLE jobs (
+                id INTEGER NOT NULL PRIMARY KEY,
+                kind VARCHAR(16) NOT NULL,
+                created_at DATETIME NOT NULL,
+                finished_at DATETIME,
+                status VARCHAR(16) NOT NULL,
+                out_dir TEXT NOT NULL,
+                settings TEXT NOT NULL
+            )""",
+            """CREATE TABLE tasks (
+                id INTEGER NOT NULL PRIMARY KEY,
+                job_id INTEGER NOT NULL REFERENCES jobs (id),
+                scan_id INTEGER NOT NULL REFERENCES scans (id),
+                source_path TEXT NOT NULL,
+                output_path TEXT NOT NULL,
+                result_key VARCHAR(64) NOT NULL,
+                status VARCHAR(16) NOT NULL,
+                attempts INTEGER NOT NULL,
+                reason TEXT,
+                output_sha256 VARCHAR(64),
+                started_at DATETIME,
+                finished_at DATETIME,
+                seconds TEXT,
+                UNIQUE (job_id, scan_id)
+            )""",
+            "CREATE INDEX ix_tasks_scan ON tasks (scan_id, result_key)",
+            """CREATE TABLE job_events (
+                id INTEGER NOT NULL PRIMARY KEY,
+                job_id INTEGER NOT NULL REFERENCES jobs (id),
+                task_id INTEGER REFERENCES tasks (id),
+                at DATETIME NOT NULL,
+                kind VARCHAR(24) NOT NULL,
+                detail TEXT NOT NULL
+            )""",
+            "CREATE INDEX ix_job_events_job ON job_events (job_id)",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

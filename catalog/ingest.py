@@ -25,15 +25,12 @@ from sqlalchemy.orm import Session
 
 from catalog.db import Catalog
 from catalog.models import Event, EventKind, IngestRun, Location, Outcome, Scan, ScanStatus, utcnow
-from restore.scans import DEFAULT_MAX_PIXELS, SCAN_EXTENSIONS, ScanError, ScanInfo, probe
+from restore.files import Candidate, Failure, SourceError, find_scan_files
+from restore.scans import DEFAULT_MAX_PIXELS, ScanError, ScanInfo, probe
 
 # Commit at least this often, so a crash loses little and other writers get a turn.
 _BATCH_FILES = 64
 _BATCH_SECONDS = 1.0
-
-
-class SourceError(Exception):
-    """A source path given to ingest does not exist; nothing was done."""
 
 
 @dataclass(frozen=True)
@@ -50,30 +47,12 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """A file to ingest: the folder it was found from, and its POSIX path under that folder."""
-
-    root: Path
-    relpath: str
-
-    @property
-    def path(self) -> Path:
-        return self.root / self.relpath
-
-
-@dataclass(frozen=True)
 class Examined:
     candidate: Candidate
     sha256: str | None = None  # None when the file could not be read at all
     size_bytes: int | None = None
     info: ScanInfo | None = None
     error: str | None = None  # one-line reason it cannot be used
-
-
-@dataclass(frozen=True)
-class Failure:
-    path: str
-    reason: str
 
 
 @dataclass
@@ -100,65 +79,6 @@ class IngestSummary:
             "failed": [asdict(f) for f in self.failed],
             "notes": [{"path": n.path, "note": n.reason} for n in self.notes],
         }
-
-
-def find_candidates(sources: Sequence[Path]) -> tuple[list[Candidate], int, list[Failure]]:
-    """Files to ingest under `sources`, the number of non-image files skipped, and folders
-    that could not be read. Folders are walked recursively, following symbolic links but
-    never into a folder already visited (so link loops end); hidden files are left out.
-    """
-    missing = [s for s in sources if not (s.exists() or s.is_symlink())]
-    if missing:
-        raise SourceError(f"{missing[0]}: no such file or folder")
-    candidates: dict[tuple[Path, str], Candidate] = {}
-    skipped = 0
-    failures: list[Failure] = []
-    for source in sources:
-        if not source.is_dir():
-            root = source.parent.resolve()
-            candidates.setdefault((root, source.name), Candidate(root, source.name))
-            continue
-        root = source.resolve()
-        found, skipped_here = _walk(root, failures)
-        skipped += skipped_here
-        for relpath in found:
-            candidates.setdefault((root, relpath), Candidate(root, relpath))
-    return list(candidates.values()), skipped, failures
-
-
-def _walk(root: Path, failures: list[Failure]) -> tuple[list[str], int]:
-    visited = {_dir_key(root)}
-    found: list[str] = []
-    skipped = 0
-
-    def on_error(exc: OSError) -> None:
-        failures.append(Failure(str(exc.filename), f"unreadable folder: {exc.strerror or exc}"))
-
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=on_error):
-        kept = []
-        for name in sorted(dirnames):
-            key = _dir_key(Path(dirpath, name))
-            if name.startswith(".") or key is None or key in visited:
-                continue
-            visited.add(key)
-            kept.append(name)
-        dirnames[:] = kept
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            if Path(name).suffix.lower() in SCAN_EXTENSIONS:
-                found.append(Path(dirpath, name).relative_to(root).as_posix())
-            else:
-                skipped += 1
-    return found, skipped
-
-
-def _dir_key(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)
 
 
 def examine(candidate: Candidate, settings: IngestSettings) -> Examined:
@@ -194,7 +114,7 @@ def ingest(
     `progress(done, total, path)` is called after each file. Raises SourceError (before
     doing anything) if a source does not exist.
     """
-    candidates, skipped, walk_failures = find_candidates(sources)
+    candidates, skipped, walk_failures = find_scan_files(sources)
     with catalog.write() as session:
         run = IngestRun(
             started_at=utcnow(),

@@ -142,3 +142,77 @@ class Event(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     scan: Mapped[Scan | None] = relationship(back_populates="events")
+
+
+class JobStatus(enum.StrEnum):
+    RUNNING = "running"  # or interrupted: a job whose process died stays "running" until resumed
+    FINISHED = "finished"  # every task done, skipped or failed
+
+
+class TaskStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # deliberately not restored (already in colour)
+
+
+class Job(Base):
+    """One restore job: its frozen settings, where it writes, and its tasks."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    out_dir: Mapped[str] = mapped_column(Text)
+    settings: Mapped[str] = mapped_column(Text)  # JSON of the job's frozen settings
+
+    tasks: Mapped[list[Task]] = relationship(back_populates="job", order_by="Task.id")
+    events: Mapped[list[JobEvent]] = relationship(back_populates="job", order_by="JobEvent.id")
+
+
+class Task(Base):
+    """One scan in a job: its state, attempts, timings, and the result it wrote."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("job_id", "scan_id"),
+        Index("ix_tasks_scan", "scan_id", "result_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"))
+    source_path: Mapped[str] = mapped_column(Text)
+    output_path: Mapped[str] = mapped_column(Text)
+    # SHA-256 of everything that decides the result's pixels (settings, model, weights, hints).
+    result_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    reason: Mapped[str | None] = mapped_column(Text)
+    output_sha256: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    seconds: Mapped[str | None] = mapped_column(Text)  # JSON: seconds per pipeline stage
+
+    job: Mapped[Job] = relationship(back_populates="tasks")
+    scan: Mapped[Scan] = relationship()
+
+
+class JobEvent(Base):
+    """A job's history as rows: created, resumed, task attempts and outcomes, finished."""
+
+    __tablename__ = "job_events"
+    __table_args__ = (Index("ix_job_events_job", "job_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(24))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    job: Mapped[Job] = relationship(back_populates="events")

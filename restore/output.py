@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import struct
 import uuid
@@ -74,6 +75,19 @@ def xmp_packet(provenance: Provenance) -> bytes:
 def task_marker(task: str) -> bytes:
     """The bytes by which a result file shows which task wrote it (inside its XMP)."""
     return f"photochrom:Task={quoteattr(task)}".encode()
+
+
+#: The bytes by which any photochrom result can be recognised (its XMP namespace).
+RESULT_MARKER = PHOTOCHROM_XMP_NS.encode()
+
+
+def file_contains(path: Path, marker: bytes) -> bool:
+    """Whether the file at `path` contains `marker` (read through a memory map)."""
+    with open(path, "rb") as f:
+        if f.seek(0, 2) == 0:
+            return False
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(marker) >= 0
 
 
 def write_result(

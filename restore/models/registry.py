@@ -1,10 +1,13 @@
 """The one registry of models: filled by `@register` next to each implementation, read
 through `create_model`. Every module in restore/models is imported on first use, so a
-new model is one new file."""
+new model is one new file. Models kept outside the package (a plugin, a test double)
+are imported from the modules named in PHOTOCHROM_MODEL_MODULES (comma-separated),
+which Dask workers inherit with the rest of the environment."""
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from collections.abc import Callable
 
@@ -39,6 +42,11 @@ def _load_all() -> None:
     for module in pkgutil.iter_modules(package.__path__):
         if module.name not in ("base", "registry"):
             importlib.import_module(f"restore.models.{module.name}")
+    for name in filter(None, (n.strip() for n in os.environ.get("PHOTOCHROM_MODEL_MODULES", "").split(","))):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ModelError(f"PHOTOCHROM_MODEL_MODULES: cannot import {name}: {exc}") from exc
     _LOADED = True
 
 

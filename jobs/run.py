@@ -1,0 +1,279 @@
+"""Restore jobs: create one from the catalog, run its tasks on a scheduler, resume it.
+
+Only this process writes archive.db: workers return outcomes and each is recorded as it
+arrives, in its own transaction, so a job killed at any moment keeps every finished scan.
+A task's output is written atomically by its worker and names the task in its XMP, so
+a resumed job recognises outputs that were finished but not yet recorded and keeps
+them instead of writing them again. Temporary files left by a killed write are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.db import Catalog, CatalogError
+from catalog.models import Job, JobEvent, JobStatus, Location, Scan, ScanStatus, Task, TaskStatus, utcnow
+from catalog.queries import find_scan
+from jobs.scheduler import open_runner
+from jobs.worker import TaskOutcome, TaskSpec
+from restore.models.registry import get_spec
+from restore.pipeline import RestoreSettings, output_name
+
+DEFAULT_RETRIES = 2  # a scan whose worker dies is tried 1 + this many times
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """A restore job's frozen settings, recorded with the job and reused on resume."""
+
+    restore: RestoreSettings = RestoreSettings()
+    out_dir: str | None = None  # None: restored/job-<id>
+    retries: int = DEFAULT_RETRIES
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> JobSettings:
+        data = json.loads(text)
+        return cls(restore=RestoreSettings(**data["restore"]), out_dir=data["out_dir"], retries=data["retries"])
+
+
+@dataclass
+class JobSummary:
+    job_id: int
+    out_dir: str
+    done: int = 0
+    adopted: int = 0  # outputs finished before an interruption, kept as they were
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    current: int = 0  # scans whose result with these settings already exists
+    status: str = JobStatus.RUNNING
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def result_key(settings: RestoreSettings) -> str:
+    """SHA-256 of what decides a result's pixels: settings, model and its weights."""
+    spec = get_spec(settings.model)
+    document = {"settings": settings.to_dict(), "weights_sha256": spec.weights_sha256}
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def create_restore_job(
+    catalog: Catalog, settings: JobSettings, scan_ids: Sequence[str] = (), default_root: Path = Path("restored")
+) -> tuple[int, int]:
+    """Record a job with a task for every selected scan lacking a current result.
+
+    Returns (job id, number of scans whose result is already current). Raises CatalogError
+    for an unknown scan in `scan_ids` or an unknown model.
+    """
+    key = result_key(settings.restore)
+    with catalog.write() as session:
+        scans = _select_scans(session, scan_ids)
+        job = Job(kind="restore", created_at=utcnow(), status=JobStatus.RUNNING, out_dir="", settings=settings.to_json())
+        session.add(job)
+        session.flush()
+        out_dir = Path(settings.out_dir) if settings.out_dir else default_root / f"job-{job.id}"
+        job.out_dir = str(out_dir.resolve())
+        used_outputs: set[str] = set()
+        current = 0
+        for scan in scans:
+            if _has_current_result(session, scan, key):
+                current += 1
+                continue
+            location = next((loc for loc in scan.locations if loc.superseded_at is None and Path(loc.path).exists()), None)
+            task = Task(job=job, scan=scan, result_key=key, attempts=0, status=TaskStatus.PENDING, source_path="", output_path="")
+            if location is None:
+                task.status, task.reason = TaskStatus.FAILED, "no readable location: every path it was ingested from is gone"
+                task.source_path = scan.locations[-1].path if scan.locations else ""
+            else:
+                task.source_path = location.path
+                task.output_path = _output_path(Path(job.out_dir), location, scan, settings.restore, used_outputs)
+                if scan.tone == "colour" and not settings.restore.include_colour:
+                    task.status, task.reason = TaskStatus.SKIPPED, "already in colour (restore it anyway with --include-colour)"
+            session.add(task)
+        _event(session, job, None, "created", f"{len(job.tasks)} tasks, {current} scans already current; output in {job.out_dir}")
+        return job.id, current
+
+
+def _select_scans(session: Session, scan_ids: Sequence[str]) -> list[Scan]:
+    if scan_ids:
+        return [find_scan(session, ident) for ident in scan_ids]
+    return list(session.scalars(select(Scan).where(Scan.status == ScanStatus.INGESTED).order_by(Scan.id)))
+
+
+def _has_current_result(session: Session, scan: Scan, key: str) -> bool:
+    done = session.scalars(
+        select(Task).where(Task.scan_id == scan.id, Task.result_key == key, Task.status == TaskStatus.DONE)
+    )
+    return any(Path(task.output_path).exists() for task in done)
+
+
+def _output_path(out_dir: Path, location: Location, scan: Scan, settings: RestoreSettings, used: set[str]) -> str:
+    """OUT/<path relative to the ingest folder>, the extension following --format.
+
+    Two scans from different ingest folders may share a relative path; the second gets its
+    SHA-256 prefix added to the name rather than overwrite the first.
+    """
+    relative = Path(location.relpath)
+    path = out_dir / relative.parent / output_name(relative, settings)
+    if str(path) in used:
+        path = path.with_name(f"{path.stem}-{scan.sha256[:8]}{path.suffix}")
+    used.add(str(path))
+    return str(path)
+
+
+def _event(session: Session, job: Job, task: Task | None, kind: str, detail: str = "") -> None:
+    session.add(JobEvent(job=job, task_id=task.id if task else None, at=utcnow(), kind=kind, detail=detail))
+
+
+def remove_partial_outputs(out_dir: Path) -> int:
+    """Delete temporary files that a killed write left in the job's output folder."""
+    removed = 0
+    if not out_dir.exists():
+        return 0
+    for path in out_dir.rglob(".*.tmp"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def run_job(
+    catalog: Catalog,
+    job_id: int,
+    *,
+    scheduler: str = "local",
+    workers: int = 0,
+    progress: Callable[[int, int, TaskOutcome | None], None] | None = None,
+) -> JobSummary:
+    """Run (or resume) every unfinished task of job `job_id` and record each outcome."""
+    with catalog.write() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise CatalogError(f"no job with id {job_id}")
+        settings = JobSettings.from_json(job.settings)
+        out_dir = Path(job.out_dir)
+        removed = remove_partial_outputs(out_dir)
+        todo = [t for t in job.tasks if t.status in (TaskStatus.PENDING, TaskStatus.RUNNING)]
+        resumed = any(t.status == TaskStatus.RUNNING or t.attempts for t in job.tasks)
+        if resumed:
+            _event(session, job, None, "resumed", f"{len(todo)} tasks to go; {removed} partial files removed")
+        specs = []
+        for task in todo:
+            task.status, task.attempts, task.started_at = TaskStatus.RUNNING, task.attempts + 1, utcnow()
+            specs.append(TaskSpec(task.id, job.id, task.source_path, task.scan.sha256, task.output_path, settings.restore))
+    total, finished = len(specs), 0
+    if progress is not None:
+        progress(0, total, None)
+    with open_runner(scheduler, workers or os.cpu_count() or 1) as runner:
+        for spec in specs:
+            runner.submit(spec)
+        for spec, outcome in runner.results():
+            if isinstance(outcome, BaseException):
+                if _record_crash(catalog, spec, outcome, settings.retries):
+                    runner.submit(spec)
+                    continue
+            else:
+                _record_outcome(catalog, outcome)
+            finished += 1
+            if progress is not None:
+                progress(finished, total, outcome if isinstance(outcome, TaskOutcome) else None)
+    return _finish(catalog, job_id)
+
+
+def _record_outcome(catalog: Catalog, outcome: TaskOutcome) -> None:
+    with catalog.write() as session:
+        task = session.get_one(Task, outcome.task_id)
+        task.status, task.reason, task.finished_at = outcome.status, outcome.reason, utcnow()
+        task.output_sha256 = outcome.output_sha256
+        if outcome.seconds:
+            task.seconds = json.dumps({k: round(v, 4) for k, v in outcome.seconds.items()})
+        detail = outcome.reason or ("kept the output an interrupted attempt had finished" if outcome.adopted else task.output_path)
+        _event(session, task.job, task, outcome.status, detail)
+
+
+def _record_crash(catalog: Catalog, spec: TaskSpec, error: BaseException, retries: int) -> bool:
+    """Record a task whose run raised (a dead worker, a crash); True if it is to be retried."""
+    reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}".rstrip(": ")
+    with catalog.write() as session:
+        task = session.get_one(Task, spec.task_id)
+        if task.attempts <= retries:
+            task.attempts += 1
+            _event(session, task.job, task, "retry", f"attempt {task.attempts - 1} failed: {reason}")
+            return True
+        task.status, task.finished_at = TaskStatus.FAILED, utcnow()
+        task.reason = f"{spec.source}: failed on {task.attempts} attempts; last: {reason}"
+        _event(session, task.job, task, TaskStatus.FAILED, task.reason)
+        return False
+
+
+def _finish(catalog: Catalog, job_id: int) -> JobSummary:
+    with catalog.write() as session:
+        job = session.get_one(Job, job_id)
+        summary = JobSummary(job_id=job.id, out_dir=job.out_dir)
+        for task in job.tasks:
+            if task.status == TaskStatus.DONE:
+                summary.done += 1
+            elif task.status == TaskStatus.FAILED:
+                summary.failed.append({"path": task.source_path, "reason": task.reason or ""})
+            elif task.status == TaskStatus.SKIPPED:
+                summary.skipped.append({"path": task.source_path, "reason": task.reason or ""})
+        summary.adopted = sum(1 for e in job.events if e.kind == TaskStatus.DONE and e.detail.startswith("kept the output"))
+        if all(t.status in (TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.SKIPPED) for t in job.tasks):
+            if job.status != JobStatus.FINISHED:
+                job.status, job.finished_at = JobStatus.FINISHED, utcnow()
+                _event(session, job, None, "finished", f"{summary.done} done, {len(summary.failed)} failed, {len(summary.skipped)} skipped")
+        summary.status = job.status
+        return summary
+
+
+def list_jobs(catalog: Catalog) -> list[dict[str, object]]:
+    with catalog.read() as session:
+        return [_job_row(job) for job in session.scalars(select(Job).order_by(Job.id))]
+
+
+def show_job(catalog: Catalog, job_id: int) -> dict[str, object]:
+    with catalog.read() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise CatalogError(f"no job with id {job_id}")
+        row = _job_row(job)
+        row["settings"] = json.loads(job.settings)
+        row["tasks"] = [
+            {
+                "id": t.id, "scan_id": t.scan_id, "status": t.status, "attempts": t.attempts, "reason": t.reason,
+                "source": t.source_path, "output": t.output_path, "output_sha256": t.output_sha256,
+                "seconds": json.loads(t.seconds) if t.seconds else None,
+            }
+            for t in job.tasks
+        ]
+        row["events"] = [
+            {"at": e.at.isoformat(timespec="seconds"), "kind": e.kind, "task_id": e.task_id, "detail": e.detail}
+            for e in job.events
+        ]
+        return row
+
+
+def _job_row(job: Job) -> dict[str, object]:
+    counts: dict[str, int] = {}
+    for task in job.tasks:
+        counts[task.status] = counts.get(task.status, 0) + 1
+    return {
+        "id": job.id, "kind": job.kind, "status": job.status, "created_at": job.created_at.isoformat(timespec="seconds"),
+        "finished_at": job.finished_at.isoformat(timespec="seconds") if job.finished_at else None,
+        "out_dir": job.out_dir, "model": json.loads(job.settings)["restore"]["model"], "tasks": counts,
+    }

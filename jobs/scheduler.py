@@ -1,0 +1,97 @@
+"""Where tasks run: inline (`synchronous`), on a Dask LocalCluster on this machine (`local`),
+or on an existing Dask distributed scheduler (`tcp://host:8786`).
+
+A runner takes task specs and yields (spec, outcome or exception) as tasks finish, in
+whatever order they finish. Resubmitting a spec (a retry) is allowed while iterating.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+from collections.abc import Iterator
+from typing import Protocol
+
+from jobs.worker import TaskOutcome, TaskSpec, run_task
+
+
+class SchedulerError(Exception):
+    """The scheduler cannot be started or reached; the message is one line for people."""
+
+
+class Runner(Protocol):
+    def submit(self, spec: TaskSpec) -> None: ...
+
+    def results(self) -> Iterator[tuple[TaskSpec, TaskOutcome | BaseException]]: ...
+
+
+class InlineRunner:
+    """Runs each task in this process when its result is asked for (for debugging)."""
+
+    def __init__(self) -> None:
+        self._queue: collections.deque[TaskSpec] = collections.deque()
+
+    def submit(self, spec: TaskSpec) -> None:
+        self._queue.append(spec)
+
+    def results(self) -> Iterator[tuple[TaskSpec, TaskOutcome | BaseException]]:
+        while self._queue:
+            spec = self._queue.popleft()
+            try:
+                yield spec, run_task(spec)
+            except Exception as exc:  # noqa: BLE001 - the job records it and retries
+                yield spec, exc
+
+
+class DaskRunner:
+    """Runs tasks on a Dask distributed cluster, one scan per task."""
+
+    def __init__(self, client: object) -> None:
+        from dask.distributed import as_completed
+
+        self._client = client
+        self._specs: dict[object, TaskSpec] = {}
+        self._pending = as_completed()
+
+    def submit(self, spec: TaskSpec) -> None:
+        # pure=False: a retry is a new task, not the cached failure of the last one.
+        future = self._client.submit(run_task, spec, pure=False, key=f"restore-{spec.key.replace('/', '-')}")  # type: ignore[attr-defined]
+        self._specs[future] = spec
+        self._pending.add(future)
+
+    def results(self) -> Iterator[tuple[TaskSpec, TaskOutcome | BaseException]]:
+        for future in self._pending:
+            spec = self._specs.pop(future)
+            try:
+                yield spec, future.result()
+            except Exception as exc:  # noqa: BLE001 - a dead worker (KilledWorker) or a crash
+                yield spec, exc
+
+
+@contextlib.contextmanager
+def open_runner(address: str, workers: int) -> Iterator[Runner]:
+    """A runner for `--scheduler ADDRESS` with `--workers N` (N applies to `local`)."""
+    if address == "synchronous":
+        yield InlineRunner()
+        return
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    # Our own loop retries failed scans; Dask should not re-run a task that killed a worker.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.logging.distributed": "error"}):
+        if address == "local":
+            try:
+                cluster = LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+                )
+            except Exception as exc:  # noqa: BLE001
+                raise SchedulerError(f"cannot start a local Dask cluster: {exc}") from exc
+            with cluster, Client(cluster) as client:
+                yield DaskRunner(client)
+            return
+        try:
+            client = Client(address, timeout=10)
+        except Exception as exc:  # noqa: BLE001
+            raise SchedulerError(f"cannot reach Dask scheduler at {address}: {exc}") from exc
+        with client:
+            yield DaskRunner(client)

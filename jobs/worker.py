@@ -1,0 +1,78 @@
+"""What runs on a Dask worker (or inline): one scan's restoration.
+
+A task carries plain data (paths, hashes, settings); the model is looked up by name
+and loaded once per worker process, never shipped inside the task graph. Nothing
+here touches archive.db: outcomes go back to the main process, which records them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from restore.models.base import Colorizer
+from restore.models.registry import create_model
+from restore.output import file_contains, task_marker
+from restore.pipeline import RestoreSettings, SkipScan, restore_file
+from restore.scans import ScanError
+
+_MODELS: dict[str, Colorizer] = {}  # per worker process
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    task_id: int
+    job_id: int
+    source: str
+    source_sha256: str
+    output: str
+    settings: RestoreSettings
+
+    @property
+    def key(self) -> str:
+        """How the result names the task that wrote it (in its XMP)."""
+        return f"job-{self.job_id}/task-{self.task_id}"
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    task_id: int
+    status: str  # "done", "failed" or "skipped" (catalog.models.TaskStatus values)
+    reason: str | None = None
+    output_sha256: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    adopted: bool = False  # the output was already complete from an interrupted attempt
+
+
+def model_for(name: str) -> Colorizer:
+    if name not in _MODELS:
+        _MODELS[name] = create_model(name)
+    return _MODELS[name]
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def run_task(spec: TaskSpec) -> TaskOutcome:
+    """Restore one scan. Bad input is an outcome; anything else raises (and is retried)."""
+    source, output = Path(spec.source), Path(spec.output)
+    if output.exists():
+        if file_contains(output, task_marker(spec.key)):  # finished before an interruption: keep it, do not rewrite
+            return TaskOutcome(spec.task_id, "done", output_sha256=_sha256(output), adopted=True)
+        return TaskOutcome(spec.task_id, "failed", reason=f"{output}: exists and was not written by this job; not overwritten")
+    try:
+        if _sha256(source) != spec.source_sha256:
+            return TaskOutcome(spec.task_id, "failed", reason=f"{source}: changed since it was ingested; ingest it again")
+        result = restore_file(
+            source, output, model_for(spec.settings.model), spec.settings, source_sha256=spec.source_sha256, task=spec.key
+        )
+    except OSError as exc:  # the source vanished, a disk filled: retrying would not help
+        return TaskOutcome(spec.task_id, "failed", reason=f"{exc.filename or source}: {exc.strerror or exc}")
+    except ScanError as exc:
+        return TaskOutcome(spec.task_id, "failed", reason=str(exc))
+    except SkipScan as exc:
+        return TaskOutcome(spec.task_id, "skipped", reason=str(exc))
+    return TaskOutcome(spec.task_id, "done", output_sha256=result.sha256, seconds=result.seconds)

@@ -1,0 +1,71 @@
+"""`photochrom colorize`: scan files or folders in, colorized files out, no catalog.
+
+Results go to OUT/<stem>.<ext>. An existing file there is replaced only if it is itself
+a photochrom result; anything else (an original above all) is never overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from restore.files import Failure, find_scan_files
+from restore.models.registry import create_model
+from restore.output import RESULT_MARKER, file_contains
+from restore.pipeline import RestoreSettings, SkipScan, output_name, restore_file
+from restore.scans import ScanError
+
+
+@dataclass
+class ColorizeSummary:
+    written: list[dict[str, str]] = field(default_factory=list)  # source, output, sha256
+    skipped: list[Failure] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "written": self.written,
+            "skipped": [asdict(s) for s in self.skipped],
+            "failed": [asdict(f) for f in self.failed],
+        }
+
+
+def colorize_files(
+    sources: Sequence[Path],
+    out_dir: Path,
+    settings: RestoreSettings,
+    progress: Callable[[int, int, Path], None] | None = None,
+) -> ColorizeSummary:
+    """Colorize every scan under `sources` into `out_dir`. Raises SourceError for a missing source."""
+    candidates, _non_images, walk_failures = find_scan_files(sources)
+    summary = ColorizeSummary(failed=list(walk_failures))
+    model = create_model(settings.model)
+    originals = {c.path.resolve() for c in candidates}
+    used: set[Path] = set()
+    for done, candidate in enumerate(candidates, 1):
+        source = candidate.path
+        try:
+            digest = hashlib.sha256(source.read_bytes()).hexdigest()
+            destination = out_dir / output_name(Path(source.name), settings)
+            if destination in used:  # same stem from another folder
+                destination = destination.with_name(f"{destination.stem}-{digest[:8]}{destination.suffix}")
+            used.add(destination)
+            if destination.exists() and (destination.resolve() in originals or not file_contains(destination, RESULT_MARKER)):
+                raise ScanError(destination, "exists and is not a photochrom result; not overwritten")
+            result = restore_file(source, destination, model, settings, source_sha256=digest)
+            summary.written.append({"source": str(source), "output": str(result.output), "sha256": result.sha256})
+        except SkipScan as exc:
+            summary.skipped.append(Failure(str(source), str(exc)))
+        except ScanError as exc:
+            summary.failed.append(Failure(str(exc.path), exc.reason))
+        except OSError as exc:
+            summary.failed.append(Failure(str(exc.filename or source), exc.strerror or str(exc)))
+        if progress is not None:
+            progress(done, len(candidates), source)
+    return summary
