@@ -5,6 +5,7 @@ Results are plain JSON-ready dicts: `photochrom scans --json` prints them as the
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from catalog.db import Catalog, CatalogError
-from catalog.models import Event, Location, Scan
+from catalog.models import Event, Location, Scan, Task, TaskStatus
 
 _SHA_PREFIX = re.compile(r"^[0-9a-f]{6,64}$")
 
@@ -50,9 +51,27 @@ def show_scan(catalog: Catalog, ident: str) -> dict[str, object]:
                 for loc in scan.locations
             ],
             events=[_event_row(e) for e in scan.events],
-            results=[],  # restored images arrive with restore jobs
+            results=_results(session, scan),
         )
         return row
+
+
+def _results(session: Session, scan: Scan) -> list[dict[str, object]]:
+    """Every result restored from this scan, oldest first: the history curators re-run into."""
+    tasks = session.scalars(
+        select(Task).where(Task.scan_id == scan.id, Task.status == TaskStatus.DONE).order_by(Task.id)
+    )
+    return [
+        {
+            "job_id": task.job_id,
+            "task_id": task.id,
+            "path": task.output_path,
+            "sha256": task.output_sha256,
+            "finished_at": _iso(task.finished_at),
+            "settings": json.loads(task.job.settings)["restore"],
+        }
+        for task in tasks
+    ]
 
 
 def find_scan(session: Session, ident: str) -> Scan:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import uuid
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -44,28 +45,46 @@ class InlineRunner:
 
 
 class DaskRunner:
-    """Runs tasks on a Dask distributed cluster, one scan per task."""
+    """Runs tasks on a Dask distributed cluster, one scan per task.
+
+    At most one task per worker thread is submitted at a time; the rest wait here. So a
+    worker that dies takes down only the scan it was running (not scans queued behind
+    it), memory holds one scan per thread, and a 10,000-scan job is not 10,000 futures.
+    """
 
     def __init__(self, client: object) -> None:
         from dask.distributed import as_completed
 
         self._client = client
+        self._backlog: collections.deque[TaskSpec] = collections.deque()
         self._specs: dict[object, TaskSpec] = {}
         self._pending = as_completed()
 
     def submit(self, spec: TaskSpec) -> None:
-        # pure=False: a retry is a new task, not the cached failure of the last one.
-        future = self._client.submit(run_task, spec, pure=False, key=f"restore-{spec.key.replace('/', '-')}")  # type: ignore[attr-defined]
-        self._specs[future] = spec
-        self._pending.add(future)
+        self._backlog.append(spec)
+
+    def _capacity(self) -> int:
+        return max(1, sum(self._client.nthreads().values()))  # type: ignore[attr-defined]
+
+    def _fill(self) -> None:
+        while self._backlog and len(self._specs) < self._capacity():
+            spec = self._backlog.popleft()
+            # pure=False: a retry is a new task, not the cached failure of the last one.
+            future = self._client.submit(run_task, spec, pure=False, key=f"restore-{spec.key.replace('/', '-')}-{uuid.uuid4().hex[:6]}")  # type: ignore[attr-defined]
+            self._specs[future] = spec
+            self._pending.add(future)
 
     def results(self) -> Iterator[tuple[TaskSpec, TaskOutcome | BaseException]]:
-        for future in self._pending:
+        self._fill()
+        while self._specs:
+            future = next(self._pending)
             spec = self._specs.pop(future)
             try:
-                yield spec, future.result()
+                outcome: TaskOutcome | BaseException = future.result()
             except Exception as exc:  # noqa: BLE001 - a dead worker (KilledWorker) or a crash
-                yield spec, exc
+                outcome = exc
+            yield spec, outcome  # the caller may submit() a retry here
+            self._fill()
 
 
 @contextlib.contextmanager
@@ -78,7 +97,8 @@ def open_runner(address: str, workers: int) -> Iterator[Runner]:
     from dask.distributed import Client, LocalCluster
 
     # Our own loop retries failed scans; Dask should not re-run a task that killed a worker.
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.logging.distributed": "error"}):
+    config = {"distributed.scheduler.allowed-failures": 0, "distributed.logging.distributed": "error"}
+    with dask.config.set(config):
         if address == "local":
             try:
                 cluster = LocalCluster(

@@ -1,4 +1,4 @@
-"""Test-only models, loaded into workers through PHOTOCHROM_MODEL_MODULES=tests.plugins.test_models."""
+"""Test-only models, loaded into workers through PHOTOCHROM_MODEL_MODULES=tests.plugins.models."""
 
 from __future__ import annotations
 
