@@ -144,7 +144,7 @@ def _write_tiff(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, metadata:
         data,
         photometric="rgb",
         extrasamples=("unassalpha",) if alpha is not None else None,
-        compression="zlib",
+        compression=metadata.tiff_compression,
         resolution=metadata.dpi,
         resolutionunit="INCH" if metadata.dpi else None,
         description=metadata.tiff_tags.get(270) if isinstance(metadata.tiff_tags.get(270), str) else None,

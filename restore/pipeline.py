@@ -18,8 +18,10 @@ upsampling, recombination with the scan's own lightness, saturation, and writing
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -44,6 +46,8 @@ FULL_RES_STRIP_ROWS = 512
 # 16.4 -> 13.0, 9.7, 7.8, 6.6 for radius 1, 2, 3, 4; box filters cost the same at any radius.
 GUIDE_RADIUS_WORKING_PX = 4
 GUIDE_EPS = 1e-4
+# The filter's coefficients are computed at this multiple of the working resolution.
+GUIDE_SCALE = 2.0
 # Context hints: one every input_px / CONTEXT_POINTS_PER_SIDE working pixels.
 CONTEXT_POINTS_PER_SIDE = 8
 
@@ -206,13 +210,18 @@ def saturate(l_hw: np.ndarray, ab_hw2: np.ndarray, saturation: float) -> np.ndar
     """Chroma times `saturation` in midtones, fading to unchanged at black and white."""
     if saturation == 1.0:
         return ab_hw2
-    x = l_hw / 100.0
-    gain = 1.0 + (saturation - 1.0) * 4.0 * x * (1.0 - x)
+    x = l_hw / np.float32(100)
+    gain = np.float32(1) + np.float32(4 * (saturation - 1.0)) * x * (np.float32(1) - x)
     return ab_hw2 * gain[..., None]
 
 
-def guided_filter(guide_hw: np.ndarray, src_hwc: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """He et al.'s guided filter (2010): `src` smoothed, its edges taken from `guide` (0..1)."""
+def guided_coefficients(guide_hw: np.ndarray, src_hwc: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter (2010) as its local linear model: H x W x 2C float32 of
+    (a, b) per channel, so that `a * guide + b` is `src` smoothed with `guide`'s edges.
+
+    Computed at a reduced scale and upsampled, it is the fast guided filter (He and Sun,
+    2015): the edges still come from the full-resolution guide it is applied to.
+    """
     size = (2 * radius + 1, 2 * radius + 1)
 
     def box(x: np.ndarray) -> np.ndarray:
@@ -220,32 +229,59 @@ def guided_filter(guide_hw: np.ndarray, src_hwc: np.ndarray, radius: int, eps: f
 
     mean_i = box(guide_hw)
     var_i = box(guide_hw * guide_hw) - mean_i * mean_i
-    out = np.empty_like(src_hwc)
-    for c in range(src_hwc.shape[2]):
+    channels = src_hwc.shape[2]
+    coefficients = np.empty(guide_hw.shape + (2 * channels,), np.float32)
+    for c in range(channels):
         p = np.ascontiguousarray(src_hwc[..., c])
         mean_p = box(p)
         a = (box(guide_hw * p) - mean_i * mean_p) / (var_i + eps)
-        b = mean_p - a * mean_i
-        out[..., c] = box(a) * guide_hw + box(b)
-    return out
+        coefficients[..., c] = box(a)
+        coefficients[..., channels + c] = box(mean_p - a * mean_i)
+    return coefficients
+
+
+def compute_threads() -> int:
+    """Threads for full-resolution work: OMP_NUM_THREADS where set (Dask sets it to 1 in
+    each worker, whose siblings use the other cores), else one per core."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, int(value)) if value.isdigit() else max(1, os.cpu_count() or 1)
 
 
 def recombine(l_full: np.ndarray, ab_work: np.ndarray, saturation: float, dtype: type[np.uint8] | type[np.uint16]) -> np.ndarray:
-    """Full-resolution sRGB from the scan's L* and working-resolution a*b*, strip by strip."""
+    """Full-resolution sRGB from the scan's L* and working-resolution a*b*.
+
+    The guided filter's coefficients are computed at GUIDE_SCALE times the working
+    resolution (never above the scan's) and applied to the full-resolution L* strip by
+    strip, on several threads (OpenCV and NumPy release the GIL).
+    """
     height, width = l_full.shape
     work_h, work_w = ab_work.shape[:2]
-    radius = max(1, round(GUIDE_RADIUS_WORKING_PX * max(height / work_h, width / work_w)))
-    margin = 2 * radius  # the filter's two box passes each reach `radius` rows
-    xs = ((np.arange(width, dtype=np.float32) + 0.5) * (work_w / width) - 0.5)
+    scale = min(GUIDE_SCALE, height / work_h, width / work_w)
+    guide_h, guide_w = max(1, round(work_h * scale)), max(1, round(work_w * scale))
+    guide = cv2.resize(l_full, (guide_w, guide_h), interpolation=cv2.INTER_AREA) / np.float32(100)
+    ab_guide = cv2.resize(ab_work, (guide_w, guide_h), interpolation=cv2.INTER_LINEAR)
+    radius = max(1, round(GUIDE_RADIUS_WORKING_PX * scale))
+    coefficients = guided_coefficients(guide, ab_guide, radius, GUIDE_EPS)  # a_a, a_b, b_a, b_b
+    xs = (np.arange(width, dtype=np.float32) + 0.5) * (guide_w / width) - 0.5
     rgb = np.empty((height, width, 3), dtype)
-    for top in range(0, height, FULL_RES_STRIP_ROWS):
+
+    def strip(top: int) -> None:
         bottom = min(height, top + FULL_RES_STRIP_ROWS)
-        lo, hi = max(0, top - margin), min(height, bottom + margin)
-        ys = (np.arange(lo, hi, dtype=np.float32) + 0.5) * (work_h / height) - 0.5
-        map_x = np.ascontiguousarray(np.broadcast_to(xs, (hi - lo, width)))
-        map_y = np.ascontiguousarray(np.broadcast_to(ys[:, None], (hi - lo, width)))
-        ab = cv2.remap(ab_work, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        ab = guided_filter(l_full[lo:hi] / 100.0, ab, radius, GUIDE_EPS)[top - lo : bottom - lo]
+        ys = (np.arange(top, bottom, dtype=np.float32) + 0.5) * (guide_h / height) - 0.5
+        map_x = np.ascontiguousarray(np.broadcast_to(xs, (bottom - top, width)))
+        map_y = np.ascontiguousarray(np.broadcast_to(ys[:, None], (bottom - top, width)))
+        a_a, a_b, b_a, b_b = cv2.split(cv2.remap(coefficients, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
         l_strip = l_full[top:bottom]
+        guide_strip = l_strip / np.float32(100)
+        ab = cv2.merge([a_a * guide_strip + b_a, a_b * guide_strip + b_b])
         rgb[top:bottom] = lab_to_rgb(l_strip, saturate(l_strip, ab, saturation), dtype)
+
+    tops = range(0, height, FULL_RES_STRIP_ROWS)
+    threads = min(compute_threads(), len(tops))
+    if threads == 1:
+        for top in tops:
+            strip(top)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(strip, tops))  # list(): re-raise any strip's exception here
     return rgb

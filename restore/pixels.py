@@ -21,6 +21,18 @@ TIFF_DESCRIPTIVE_TAGS = {
 }
 
 
+# A TIFF result keeps its scan's compression where that is lossless; lossy or exotic
+# codecs become zlib (a result is never compressed lossily behind the user's back).
+_RESULT_COMPRESSION = {
+    tifffile.COMPRESSION.NONE: None,
+    tifffile.COMPRESSION.ADOBE_DEFLATE: "zlib",
+    tifffile.COMPRESSION.DEFLATE: "zlib",
+    tifffile.COMPRESSION.LZW: "lzw",
+    tifffile.COMPRESSION.PACKBITS: "packbits",
+    tifffile.COMPRESSION.ZSTD: "zstd",
+}
+
+
 @dataclass(frozen=True)
 class Metadata:
     """What a result carries over from its scan, where its format allows."""
@@ -30,6 +42,9 @@ class Metadata:
     iptc: bytes | None = None  # JPEG APP13 payload or TIFF IPTC tag bytes
     dpi: tuple[float, float] | None = None
     tiff_tags: dict[int, object] = field(default_factory=dict)  # TIFF_DESCRIPTIVE_TAGS found
+    # Codec of a TIFF result: the scan's own where lossless (None = uncompressed, as it was);
+    # zlib for a result converted from another format.
+    tiff_compression: str | None = "zlib"
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,7 @@ def _read_tiff(path: Path) -> tuple[tuple[np.ndarray, np.ndarray | None], Metada
         tags = {code: page.tags[code].value for code in TIFF_DESCRIPTIVE_TAGS if code in page.tags}
         orientation = int(page.tags["Orientation"].value) if "Orientation" in page.tags else 1
         colormap = page.colormap if photometric == tifffile.PHOTOMETRIC.PALETTE else None
+        compression = _RESULT_COMPRESSION.get(page.compression, "zlib")
         resolution = tiff_dpi(page.tags)
     if photometric == tifffile.PHOTOMETRIC.PALETTE:
         pixels = np.moveaxis(np.asarray(colormap)[:, pixels], 0, -1)  # 16-bit RGB from the map
@@ -140,6 +156,7 @@ def _read_tiff(path: Path) -> tuple[tuple[np.ndarray, np.ndarray | None], Metada
         iptc=_iptc_bytes(iptc),
         dpi=resolution,
         tiff_tags={k: v for k, v in tags.items() if k not in (34675, 33723)},
+        tiff_compression=compression,
     )
     return (colour, alpha), metadata
 
