@@ -16,13 +16,16 @@ demo: $(BIN)/photochrom
 	$(BIN)/python demo/make_scans.py $(DEMO)/scans
 	$(BIN)/photochrom ingest $(DEMO)/scans --db $(DEMO)/archive.db
 	$(BIN)/photochrom scans list --db $(DEMO)/archive.db
-	@echo "Catalog: $(DEMO)/archive.db   Scans: $(DEMO)/scans"
+	$(BIN)/photochrom restore --db $(DEMO)/archive.db --out $(DEMO)/restored
+	$(BIN)/photochrom jobs list --db $(DEMO)/archive.db
+	@echo "Catalog: $(DEMO)/archive.db   Scans: $(DEMO)/scans   Results: $(DEMO)/restored"
 
 test: $(BIN)/photochrom
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/photochrom
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/restore.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) bench/out

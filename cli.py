@@ -96,6 +96,13 @@ def _print_json(document: object) -> None:
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
+def _print_table(table: object) -> None:
+    from rich.console import Console
+
+    # Piped output keeps whole paths on one line; a terminal folds them to its width.
+    Console(width=None if sys.stdout.isatty() else 10_000).print(table)
+
+
 def _open(db: Path, *, create: bool):  # noqa: ANN202
     from catalog.db import CatalogError, open_catalog
 
@@ -149,8 +156,7 @@ def ingest(
         )
         for note in summary.notes:
             console.print(f"note: {note.path}: {note.reason}", highlight=False, soft_wrap=True)
-        for failure in summary.failed:
-            console.print(f"[red]failed:[/] {failure.path}: {failure.reason}", highlight=False, soft_wrap=True)
+        _print_failures(report["failed"])  # type: ignore[arg-type]
     raise typer.Exit(summary.exit_code)
 
 
@@ -171,7 +177,6 @@ def scans_list(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
     if as_json:
         _print_json(rows)
         return
-    from rich.console import Console
     from rich.table import Column, Table
 
     fixed = [Column(name, no_wrap=True) for name in ("id", "sha256", "status", "format", "size", "depth", "mode", "tone")]
@@ -183,8 +188,7 @@ def scans_list(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
             str(row["id"]), str(row["sha256"])[:12], str(row["status"]), str(row["format"] or "-"), size, depth,
             str(row["colour_mode"] or "-"), str(row["tone"] or "-"), str(row["path"]),
         )
-    # Piped output keeps whole paths on one line; a terminal folds them to its width.
-    Console(width=None if sys.stdout.isatty() else 10_000).print(table)
+    _print_table(table)
 
 
 @scans_app.command("show")
@@ -337,14 +341,13 @@ def jobs_list(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
     if as_json:
         _print_json(rows)
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("id", "status", "created", "model", "tasks", "out", box=None)
     for row in rows:
         counts = ", ".join(f"{n} {status}" for status, n in row["tasks"].items())  # type: ignore[attr-defined]
         table.add_row(str(row["id"]), str(row["status"]), str(row["created_at"]), str(row["model"]), counts, str(row["out_dir"]))
-    Console(width=None if sys.stdout.isatty() else 10_000).print(table)
+    _print_table(table)
 
 
 @jobs_app.command("show")

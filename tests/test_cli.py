@@ -86,6 +86,53 @@ def test_help_does_not_import_heavy_modules() -> None:
 
 
 def test_every_command_has_help() -> None:
-    for args in (["--help"], ["ingest", "--help"], ["scans", "--help"], ["scans", "list", "--help"], ["scans", "show", "--help"]):
+    commands = [["ingest"], ["scans"], ["scans", "list"], ["scans", "show"], ["restore"], ["colorize"], ["jobs"], ["jobs", "list"], ["jobs", "show"], ["jobs", "resume"]]
+    for args in [["--help"]] + [c + ["--help"] for c in commands]:
         result = _run(*args)
         assert result.exit_code == 0 and "Usage" in result.stdout, args
+
+
+def test_restore_and_jobs_commands(tmp_path: Path, make_scan) -> None:
+    db = str(tmp_path / "archive.db")
+    make_scan("tiff_gray16", tmp_path / "scans")
+    make_scan("jpeg_colour", tmp_path / "scans")
+    bad = make_scan("png_gray8", tmp_path / "scans")
+    assert _run("ingest", str(tmp_path / "scans"), "--db", db).exit_code == 0
+    bad.write_bytes(bad.read_bytes()[:-20])  # damaged after ingest: fails alone
+    out = tmp_path / "restored"
+    result = _run("restore", "--db", db, "--out", str(out), "--scheduler", "synchronous", "--json")
+    assert result.exit_code == 1, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["done"] == 1
+    assert [s["reason"] for s in summary["skipped"]] == ["already in colour (restore it anyway with --include-colour)"]
+    assert "changed since it was ingested" in summary["failed"][0]["reason"]
+    assert (out / "tiff_gray16.tif").exists()
+    jobs = json.loads(_run("jobs", "list", "--db", db, "--json").stdout)
+    assert [(j["id"], j["status"], j["tasks"]) for j in jobs] == [(1, "finished", {"done": 1, "skipped": 1, "failed": 1})]
+    shown = json.loads(_run("jobs", "show", "1", "--db", db, "--json").stdout)
+    assert shown["settings"]["restore"]["model"] == "ramp"
+    resumed = _run("jobs", "resume", "1", "--db", db, "--scheduler", "synchronous", "--json")
+    assert json.loads(resumed.stdout)["done"] == 1  # nothing left to do, nothing redone
+    assert _run("jobs", "show", "9", "--db", db).exit_code == 2
+    unknown = _run("restore", "--db", db, "--model", "nope")
+    assert unknown.exit_code == 2 and "unknown model 'nope'" in unknown.stderr
+
+
+def test_colorize_writes_stem_named_results_and_never_overwrites_originals(tmp_path: Path, make_scan) -> None:
+    folder = tmp_path / "in"
+    make_scan("tiff_gray8", folder)
+    make_scan("jpeg_gray", folder / "sub")
+    result = _run("colorize", str(folder), "-o", str(tmp_path / "out"), "--format", "png", "--json")
+    assert result.exit_code == 0, result.stderr
+    written = sorted(Path(w["output"]).name for w in json.loads(result.stdout)["written"])
+    assert written == ["jpeg_gray.png", "tiff_gray8.png"]
+    again = _run("colorize", str(folder), "-o", str(tmp_path / "out"), "--format", "png", "--json")
+    assert again.exit_code == 0  # its own earlier results may be replaced
+    original = folder / "tiff_gray8.tif"
+    before = original.read_bytes()
+    into_originals = _run("colorize", str(original), "-o", str(folder), "--json")
+    assert into_originals.exit_code == 1
+    assert "exists and is not a photochrom result; not overwritten" in json.loads(into_originals.stdout)["failed"][0]["reason"]
+    assert original.read_bytes() == before
+    missing = _run("colorize", str(tmp_path / "nowhere.tif"), "-o", str(tmp_path / "out"))
+    assert missing.exit_code == 2 and "no such file or folder" in missing.stderr

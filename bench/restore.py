@@ -1,0 +1,150 @@
+"""Restore speed and memory, measured on generated gray scans.
+
+1. A 24-megapixel 16-bit gray TIFF through the whole pipeline (`photochrom colorize`, in a
+   child process so its peak memory is its own): wall time and peak RSS, beside the
+   unavoidable parts measured in the same run on the same data: decode (tifffile
+   reading the scan), model inference on the same patches (global pass plus every
+   working-resolution patch, in the model's batches), and encode (writing the same
+   result array as a TIFF).
+2. A 100-megapixel 16-bit gray TIFF: peak RSS (memory must grow no faster than pixels).
+3. A batch of 20 scans (4 megapixels, 16-bit) through `photochrom restore` with 1 and 2
+   Dask workers: scans per minute and CPU utilisation (CPU seconds of the whole process
+   tree / wall seconds / cores).
+
+    .venv/bin/python bench/restore.py [--model ramp] [--out bench/out] [--skip-100mp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from restore.models.registry import create_model  # noqa: E402
+from restore.pipeline import RestoreSettings, colorize_working, context_hints  # noqa: E402,F401
+from restore.pixels import read_scan  # noqa: E402
+
+CLI = [sys.executable, "-m", "cli"]
+
+
+def make_scan(path: Path, height: int, width: int, seed: int = 0) -> None:
+    """A 16-bit gray scan with photographic structure (a scaled photo plus grain)."""
+    import cv2
+    from skimage import data
+
+    base = cv2.resize(data.camera().astype(np.float32) / 255.0, (width, height), interpolation=cv2.INTER_CUBIC)
+    grain = np.random.default_rng(seed).normal(0.0, 0.01, (height, width)).astype(np.float32)
+    tifffile.imwrite(path, (np.clip(base + grain, 0, 1) * 65535).astype(np.uint16), photometric="minisblack")
+
+
+def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of the child and its descendants, peak RSS in GB of the largest)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, cwd=REPO, check=True, env=env, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, after.ru_maxrss / 1e6  # ru_maxrss is in kB on Linux
+
+
+def unavoidable_parts(scan: Path, model_name: str, result: Path) -> dict[str, float]:
+    model = create_model(model_name)
+    start = time.perf_counter()
+    tifffile.imread(scan)
+    decode = time.perf_counter() - start
+
+    pixels = read_scan(scan)  # not timed: the same inputs the pipeline gives the model
+    import cv2
+
+    from patches.grid import tile_grid
+    from restore.pipeline import _to_side
+
+    side = model.spec.input_px
+    settings = RestoreSettings(model=model_name)
+    scale = min(1.0, settings.working_scale * side / max(pixels.l_hw.shape))
+    work = cv2.resize(pixels.l_hw, (round(pixels.width * scale), round(pixels.height * scale)), interpolation=cv2.INTER_AREA)
+    grid = tile_grid(work.shape[0], work.shape[1], side, model.spec.overlap_px)
+    patches = [_to_side(work[t.halo.slices], side) for t in grid.tiles]
+    batches = [np.stack(patches[i : i + model.spec.batch_size]) for i in range(0, len(patches), model.spec.batch_size)]
+    batches.append(cv2.resize(pixels.l_hw, (side, side), interpolation=cv2.INTER_AREA)[None])
+    start = time.perf_counter()
+    for batch in batches:
+        model.colorize(batch, np.zeros(batch.shape + (2,), np.float32), np.zeros(batch.shape, np.float32))
+    inference = time.perf_counter() - start
+
+    rgb = tifffile.imread(result)
+    start = time.perf_counter()
+    tifffile.imwrite(result.with_name("encode_check.tif"), rgb, photometric="rgb")
+    encode = time.perf_counter() - start
+    result.with_name("encode_check.tif").unlink()
+    return {"decode": decode, "inference": inference, "encode": encode, "patches": len(patches) + 1}
+
+
+def single_scan(out: Path, name: str, height: int, width: int, model: str) -> dict[str, object]:
+    scan = out / f"{name}.tif"
+    if not scan.exists():
+        make_scan(scan, height, width)
+    results = out / f"{name}_result"
+    shutil.rmtree(results, ignore_errors=True)
+    wall, _cpu, peak_gb = run_child(CLI + ["colorize", str(scan), "-o", str(results), "--model", model])
+    row: dict[str, object] = {"scan": name, "megapixels": round(height * width / 1e6, 1), "wall_s": round(wall, 2), "peak_rss_gb": round(peak_gb, 2)}
+    if name.startswith("24"):
+        parts = unavoidable_parts(scan, model, results / scan.name)
+        floor = parts["decode"] + parts["inference"] + parts["encode"]
+        row.update({k: round(v, 3) for k, v in parts.items()}, unavoidable_s=round(floor, 2), ratio=round(wall / floor, 2))
+    return row
+
+
+def batch(out: Path, model: str, workers: int) -> dict[str, object]:
+    scans = out / "batch_scans"
+    if not scans.exists():
+        scans.mkdir(parents=True)
+        for i in range(20):
+            make_scan(scans / f"scan_{i:02d}.tif", 1732, 2309, seed=i)  # 4 megapixels
+    db = out / "batch.db"
+    for stale in out.glob("batch.db*"):
+        stale.unlink()
+    shutil.rmtree(out / "batch_results", ignore_errors=True)
+    subprocess.run(CLI + ["ingest", str(scans), "--db", str(db)], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    wall, cpu, _ = run_child(
+        CLI + ["restore", "--db", str(db), "--out", str(out / "batch_results"), "--model", model, "--workers", str(workers)]
+    )
+    cores = os.cpu_count() or 1
+    return {"workers": workers, "scans": 20, "wall_s": round(wall, 1), "scans_per_min": round(20 / wall * 60, 1),
+            "cpu_utilisation": round(cpu / (wall * cores), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="ramp")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    parser.add_argument("--skip-100mp", action="store_true")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, object] = {"model": args.model, "cores": os.cpu_count()}
+    report["24mp"] = single_scan(args.out, "24mp_16bit", 4000, 6000, args.model)
+    print(json.dumps(report["24mp"]), flush=True)
+    if not args.skip_100mp:
+        report["100mp"] = single_scan(args.out, "100mp_16bit", 8165, 12247, args.model)
+        print(json.dumps(report["100mp"]), flush=True)
+    report["batch"] = [batch(args.out, args.model, workers) for workers in (1, 2)]
+    for row in report["batch"]:  # type: ignore[attr-defined]
+        print(json.dumps(row), flush=True)
+    (args.out / "restore.json").write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
