@@ -15,6 +15,7 @@ processes opening an old catalog at once migrate it exactly once.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -234,9 +235,9 @@ def open_catalog(path: Path | str, *, create: bool = True, journal: str = "auto"
     try:
         journal_mode = _set_journal_mode(engine, choose_journal_mode(path, journal))
         _migrate(engine, path)
-    except DatabaseError as exc:
+    except (DatabaseError, sqlite3.DatabaseError) as exc:
         engine.dispose()
-        raise CatalogError(f"{path}: not a usable SQLite catalog ({exc.orig})") from exc
+        raise CatalogError(f"{path}: not a usable SQLite catalog ({getattr(exc, 'orig', exc)})") from exc
     except CatalogError:
         engine.dispose()
         raise
@@ -266,13 +267,26 @@ def _make_engine(path: Path) -> Engine:
 
 def _set_journal_mode(engine: Engine, wanted: str) -> str:
     # Outside any transaction (SQLite refuses to switch journal mode inside one), so on
-    # the driver connection, which runs in autocommit mode (see _make_engine).
+    # the driver connection, which runs in autocommit mode (see _make_engine). The mode is
+    # stored in the file: usually it is already right and nothing is locked. Switching
+    # needs an exclusive lock that SQLite's busy handler does not wait for, so when two
+    # processes open a new catalog at once, the switch is retried until the busy timeout.
     with engine.connect() as conn:
         driver = conn.connection.dbapi_connection
-        got = str(driver.execute(f"PRAGMA journal_mode = {wanted}").fetchone()[0]).lower()
-        if got != wanted and wanted == "wal":  # e.g. a filesystem without shared memory
-            got = str(driver.execute("PRAGMA journal_mode = delete").fetchone()[0]).lower()
-    return got
+        current = str(driver.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        if current == wanted:
+            return current
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                got = str(driver.execute(f"PRAGMA journal_mode = {wanted}").fetchone()[0]).lower()
+                if got != wanted and wanted == "wal":  # e.g. a filesystem without shared memory
+                    got = str(driver.execute("PRAGMA journal_mode = delete").fetchone()[0]).lower()
+                return got
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
 
 def _migrate(engine: Engine, path: Path, target: int = SCHEMA_VERSION) -> None:

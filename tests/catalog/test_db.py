@@ -144,3 +144,23 @@ def test_missing_catalog_is_not_created_for_reading(tmp_path: Path) -> None:
 
 def test_migration_versions_are_ordered_and_contiguous() -> None:
     assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def _open_and_report(path: Path, barrier) -> str:  # noqa: ANN001
+    barrier.wait()  # all processes open the brand-new catalog at the same moment
+    with open_catalog(path) as catalog:
+        return f"{catalog.journal_mode} {catalog.schema_version()}"
+
+
+def test_processes_opening_a_new_catalog_at_once(tmp_path: Path) -> None:
+    # Switching a new file to WAL needs an exclusive lock that SQLite's busy handler does
+    # not wait for: without a retry, the second of two simultaneous ingests failed.
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    with context.Manager() as manager, context.Pool(4) as pool:
+        for round_ in range(12):
+            barrier = manager.Barrier(4)
+            path = tmp_path / f"round{round_}.db"
+            results = [pool.apply_async(_open_and_report, (path, barrier)) for _ in range(4)]
+            assert {r.get(timeout=60) for r in results} == {f"wal {SCHEMA_VERSION}"}
