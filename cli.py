@@ -230,11 +230,11 @@ def _run_job_with_progress(catalog, job_id: int, scheduler: str, workers: int, a
 
     with _progress(f"job {job_id}") as bar:
         task = bar.add_task("scans", total=None)
-        patches_done = {"scans": 0}
+        patches = [0]
 
         def progress(done: int, total: int, outcome: object) -> None:
-            patches_done["scans"] = done
-            bar.update(task, completed=done, total=total, description=getattr(outcome, "status", "") or "")
+            patches[0] += getattr(outcome, "patches", 0)
+            bar.update(task, completed=done, total=total, description=f"scans, {patches[0]} patches")
 
         try:
             summary = run_job(catalog, job_id, scheduler=scheduler, workers=workers, progress=progress)

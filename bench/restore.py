@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from restore.models.registry import create_model  # noqa: E402
-from restore.pipeline import RestoreSettings, colorize_working, context_hints  # noqa: E402,F401
+from restore.pipeline import RestoreSettings, working_size  # noqa: E402
 from restore.pixels import read_scan  # noqa: E402
 
 CLI = [sys.executable, "-m", "cli"]
@@ -73,9 +73,8 @@ def unavoidable_parts(scan: Path, model_name: str, result: Path) -> dict[str, fl
     from restore.pipeline import _to_side
 
     side = model.spec.input_px
-    settings = RestoreSettings(model=model_name)
-    scale = min(1.0, settings.working_scale * side / max(pixels.l_hw.shape))
-    work = cv2.resize(pixels.l_hw, (round(pixels.width * scale), round(pixels.height * scale)), interpolation=cv2.INTER_AREA)
+    work_h, work_w = working_size(pixels.height, pixels.width, side, RestoreSettings(model=model_name))
+    work = cv2.resize(pixels.l_hw, (work_w, work_h), interpolation=cv2.INTER_AREA)
     grid = tile_grid(work.shape[0], work.shape[1], side, model.spec.overlap_px)
     patches = [_to_side(work[t.halo.slices], side) for t in grid.tiles]
     batches = [np.stack(patches[i : i + model.spec.batch_size]) for i in range(0, len(patches), model.spec.batch_size)]

@@ -42,6 +42,7 @@ class TaskOutcome:
     reason: str | None = None
     output_sha256: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    patches: int = 0  # model inputs this scan took
     adopted: bool = False  # the output was already complete from an interrupted attempt
 
 
@@ -75,4 +76,4 @@ def run_task(spec: TaskSpec) -> TaskOutcome:
         return TaskOutcome(spec.task_id, "failed", reason=str(exc))
     except SkipScan as exc:
         return TaskOutcome(spec.task_id, "skipped", reason=str(exc))
-    return TaskOutcome(spec.task_id, "done", output_sha256=result.sha256, seconds=result.seconds)
+    return TaskOutcome(spec.task_id, "done", output_sha256=result.sha256, seconds=result.seconds, patches=result.patches)

@@ -32,7 +32,7 @@ import numpy as np
 from patches.grid import Tile, tile_grid
 from patches.stitch import stitch
 from restore.colour import lab_to_rgb
-from restore.models.base import Colorizer
+from restore.models.base import Colorizer, ModelSpec
 from restore.output import FORMAT_EXTENSIONS, Provenance, write_result
 from restore.pixels import ScanPixels, read_scan
 
@@ -91,7 +91,20 @@ class RestoreResult:
     sha256: str
     width: int
     height: int
+    patches: int  # model inputs: the global pass and every working-resolution patch
     seconds: dict[str, float] = field(default_factory=dict)  # per stage
+
+
+def working_size(height: int, width: int, input_px: int, settings: RestoreSettings) -> tuple[int, int]:
+    """The working resolution: `working_scale` model inputs on the long side, never above the scan."""
+    scale = min(1.0, settings.working_scale * input_px / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def patch_count(height: int, width: int, spec: ModelSpec, settings: RestoreSettings) -> int:
+    """How many model inputs a scan of this size takes: the global pass plus its patches."""
+    work_h, work_w = working_size(height, width, spec.input_px, settings)
+    return 1 + len(tile_grid(work_h, work_w, spec.input_px, spec.overlap_px).tiles)
 
 
 def output_name(source: Path, settings: RestoreSettings) -> str:
@@ -123,7 +136,8 @@ def restore_file(
     )
     digest = write_result(destination, rgb, scan.alpha, settings.output_format or scan.format, scan.metadata, provenance)
     seconds["encode"] = time.perf_counter() - started
-    return RestoreResult(destination, digest, scan.width, scan.height, seconds)
+    patches = patch_count(scan.height, scan.width, model.spec, settings)
+    return RestoreResult(destination, digest, scan.width, scan.height, patches, seconds)
 
 
 def colorize(scan: ScanPixels, model: Colorizer, settings: RestoreSettings, seconds: dict[str, float] | None = None) -> np.ndarray:
@@ -140,9 +154,8 @@ def colorize(scan: ScanPixels, model: Colorizer, settings: RestoreSettings, seco
 
     started = time.perf_counter()
     height, width = l_full.shape
-    scale = min(1.0, settings.working_scale * side / max(height, width))
-    work_h, work_w = max(1, round(height * scale)), max(1, round(width * scale))
-    l_work = cv2.resize(l_full, (work_w, work_h), interpolation=cv2.INTER_AREA) if scale < 1 else l_full
+    work_h, work_w = working_size(height, width, side, settings)
+    l_work = cv2.resize(l_full, (work_w, work_h), interpolation=cv2.INTER_AREA) if (work_h, work_w) != (height, width) else l_full
     context_ab = cv2.resize(ab_global, (work_w, work_h), interpolation=cv2.INTER_LINEAR)
     ab_work = colorize_working(l_work, model, context_ab)
     seconds["patches"] = time.perf_counter() - started

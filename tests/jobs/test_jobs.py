@@ -177,3 +177,19 @@ def test_a_job_killed_with_sigkill_resumes_and_writes_each_output_once(tmp_path:
     for task in detail["tasks"]:
         assert task_marker(f"job-{job_id}/task-{task['id']}") in Path(task["output"]).read_bytes()
     assert "resumed" in [e["kind"] for e in detail["events"]]
+
+
+def test_an_existing_dask_scheduler_by_address(catalog, tmp_path: Path) -> None:
+    from dask.distributed import LocalCluster
+
+    _archive(tmp_path / "archive", 3)
+    ingest(catalog, [tmp_path / "archive"])
+    job_id, _ = create_restore_job(catalog, JobSettings(out_dir=str(tmp_path / "out")))
+    seen: list[int] = []
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        summary = run_job(
+            catalog, job_id, scheduler=cluster.scheduler_address,
+            progress=lambda done, total, outcome: seen.append(getattr(outcome, "patches", 0)),
+        )
+    assert (summary.done, summary.failed) == (3, [])
+    assert seen[0] == 0 and all(p >= 2 for p in seen[1:])  # each scan: global pass + its patches
