@@ -73,7 +73,7 @@ def unavoidable_parts(scan: Path, model_name: str, result: Path) -> dict[str, fl
     from restore.pipeline import _to_side
 
     side = model.spec.input_px
-    work_h, work_w = working_size(pixels.height, pixels.width, side, RestoreSettings(model=model_name))
+    work_h, work_w = working_size(pixels.height, pixels.width, model.spec, RestoreSettings(model=model_name))
     work = cv2.resize(pixels.l_hw, (work_w, work_h), interpolation=cv2.INTER_AREA)
     grid = tile_grid(work.shape[0], work.shape[1], side, model.spec.overlap_px)
     patches = [_to_side(work[t.halo.slices], side) for t in grid.tiles]

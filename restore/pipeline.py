@@ -29,9 +29,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hints.raster import rasterize
+from hints.schema import Hint, HintFile, resolve
 from patches.grid import Tile, tile_grid
 from patches.stitch import stitch
 from restore.colour import lab_to_rgb
+from restore.hold import MIN_SPREAD_PX, SPREAD_RADII, hold_hints, sample
 from restore.models.base import Colorizer, ModelSpec
 from restore.output import FORMAT_EXTENSIONS, Provenance, write_result
 from restore.pixels import ScanPixels, read_scan
@@ -93,17 +96,20 @@ class RestoreResult:
     height: int
     patches: int  # model inputs: the global pass and every working-resolution patch
     seconds: dict[str, float] = field(default_factory=dict)  # per stage
+    notes: list[str] = field(default_factory=list)
 
 
-def working_size(height: int, width: int, input_px: int, settings: RestoreSettings) -> tuple[int, int]:
-    """The working resolution: `working_scale` model inputs on the long side, never above the scan."""
-    scale = min(1.0, settings.working_scale * input_px / max(height, width))
+def working_size(height: int, width: int, spec: ModelSpec, settings: RestoreSettings) -> tuple[int, int]:
+    """The working resolution: the model's own `working_px`, else `working_scale` model
+    inputs, on the long side; never above the scan's."""
+    long_side = spec.working_px or settings.working_scale * spec.input_px
+    scale = min(1.0, long_side / max(height, width))
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def patch_count(height: int, width: int, spec: ModelSpec, settings: RestoreSettings) -> int:
     """How many model inputs a scan of this size takes: the global pass plus its patches."""
-    work_h, work_w = working_size(height, width, spec.input_px, settings)
+    work_h, work_w = working_size(height, width, spec, settings)
     return 1 + len(tile_grid(work_h, work_w, spec.input_px, spec.overlap_px).tiles)
 
 
@@ -115,16 +121,31 @@ def output_name(source: Path, settings: RestoreSettings) -> str:
 
 
 def restore_file(
-    source: Path, destination: Path, model: Colorizer, settings: RestoreSettings, *, source_sha256: str, task: str | None = None
+    source: Path,
+    destination: Path,
+    model: Colorizer,
+    settings: RestoreSettings,
+    *,
+    source_sha256: str,
+    task: str | None = None,
+    hint_file: HintFile | None = None,
 ) -> RestoreResult:
-    """Colorize the scan at `source` into `destination` (see the module docstring)."""
+    """Colorize the scan at `source` into `destination` (see the module docstring).
+
+    Raises ScanError for an unreadable scan, HintError for a hint file that does not fit it,
+    SkipScan for a scan deliberately not restored.
+    """
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     scan = read_scan(source)
     seconds["decode"] = time.perf_counter() - started
     if scan.tone == "colour" and not settings.include_colour:
         raise SkipScan("already in colour (restore it anyway with --include-colour)")
-    rgb = colorize(scan, model, settings, seconds)
+    hints = resolve(hint_file, scan.width, scan.height, source_sha256) if hint_file else []
+    notes = []
+    if model.spec.needs_hints and not hints:
+        notes.append(f"{model.spec.name} colours only from hints, and there are none: the result is uncoloured")
+    rgb = colorize(scan, model, settings, seconds, hints)
     started = time.perf_counter()
     provenance = Provenance(
         tool_version=tool_version(),
@@ -132,36 +153,48 @@ def restore_file(
         weights_sha256=model.spec.weights_sha256,
         source_sha256=source_sha256,
         settings=settings.to_dict(),
+        hints_sha256=hint_file.sha256 if hint_file else None,
         task=task,
     )
     digest = write_result(destination, rgb, scan.alpha, settings.output_format or scan.format, scan.metadata, provenance)
     seconds["encode"] = time.perf_counter() - started
     patches = patch_count(scan.height, scan.width, model.spec, settings)
-    return RestoreResult(destination, digest, scan.width, scan.height, patches, seconds)
+    return RestoreResult(destination, digest, scan.width, scan.height, patches, seconds, notes)
 
 
-def colorize(scan: ScanPixels, model: Colorizer, settings: RestoreSettings, seconds: dict[str, float] | None = None) -> np.ndarray:
-    """The colorized scan as H x W x 3 sRGB at the scan's depth; its L* is the scan's."""
+def colorize(
+    scan: ScanPixels,
+    model: Colorizer,
+    settings: RestoreSettings,
+    seconds: dict[str, float] | None = None,
+    hints: Sequence[Hint] = (),
+) -> np.ndarray:
+    """The colorized scan as H x W x 3 sRGB at the scan's depth; its L* is the scan's, and
+    each hint's colour is at its point."""
     seconds = {} if seconds is None else seconds
     spec = model.spec
     l_full = scan.l_hw
+    height, width = l_full.shape
     started = time.perf_counter()
     side = spec.input_px
     l_global = cv2.resize(l_full, (side, side), interpolation=cv2.INTER_AREA)
-    empty_ab, empty_mask = np.zeros((1, side, side, 2), np.float32), np.zeros((1, side, side), np.float32)
-    ab_global = model.colorize(l_global[None], empty_ab, empty_mask)[0]
+    if spec.takes_hints:
+        hint_ab, hint_mask = rasterize(hints, side, side, side / height, side / width)
+    else:
+        hint_ab, hint_mask = np.zeros((side, side, 2), np.float32), np.zeros((side, side), np.float32)
+    ab_global = model.colorize(l_global[None], hint_ab[None], hint_mask[None])[0]
     seconds["global"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    height, width = l_full.shape
-    work_h, work_w = working_size(height, width, side, settings)
+    work_h, work_w = working_size(height, width, spec, settings)
     l_work = cv2.resize(l_full, (work_w, work_h), interpolation=cv2.INTER_AREA) if (work_h, work_w) != (height, width) else l_full
     context_ab = cv2.resize(ab_global, (work_w, work_h), interpolation=cv2.INTER_LINEAR)
-    ab_work = colorize_working(l_work, model, context_ab)
+    curator = rasterize(hints, work_h, work_w, work_h / height, work_w / width) if hints and spec.takes_hints else None
+    ab_work = colorize_working(l_work, model, context_ab, curator)
     seconds["patches"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    rgb = recombine(l_full, ab_work, settings.saturation, np.uint16 if scan.bit_depth == 16 else np.uint8)
+    rgb = recombine(l_full, ab_work, settings.saturation, np.uint16 if scan.bit_depth == 16 else np.uint8, hints)
     seconds["recombine"] = time.perf_counter() - started
     return rgb
 
@@ -177,13 +210,26 @@ def context_hints(context_ab_hw2: np.ndarray, spacing_px: int) -> tuple[np.ndarr
     return context_ab_hw2 * mask[..., None], mask
 
 
-def colorize_working(l_work: np.ndarray, model: Colorizer, context_ab_hw2: np.ndarray) -> np.ndarray:
-    """a*b* for the whole working image, patch by patch in full batches, stitched."""
+def colorize_working(
+    l_work: np.ndarray,
+    model: Colorizer,
+    context_ab_hw2: np.ndarray,
+    curator: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """a*b* for the whole working image, patch by patch in full batches, stitched.
+
+    `curator`: the curator's hints rasterized at working resolution (ab, mask); they take
+    the place of context hints where they fall.
+    """
     spec = model.spec
     side = spec.input_px
     grid = tile_grid(l_work.shape[0], l_work.shape[1], side, spec.overlap_px)
     if spec.takes_hints:
         hint_ab, hint_mask = context_hints(context_ab_hw2, max(1, side // CONTEXT_POINTS_PER_SIDE))
+        if curator is not None:
+            curator_ab, curator_mask = curator
+            hint_ab = np.where(curator_mask[..., None] > 0, curator_ab, hint_ab)
+            hint_mask = np.maximum(hint_mask, curator_mask)
     else:
         hint_ab, hint_mask = np.zeros_like(context_ab_hw2), np.zeros(l_work.shape, np.float32)
     results: list[tuple[Tile, np.ndarray]] = []
@@ -253,6 +299,26 @@ def guided_coefficients(guide_hw: np.ndarray, src_hwc: np.ndarray, radius: int, 
     return coefficients
 
 
+def _hint_correction(
+    l_full: np.ndarray, guide: np.ndarray, coefficients: np.ndarray, saturation: float, hints: Sequence[Hint]
+) -> np.ndarray:
+    """The a*b* correction, on the guide grid, that puts each hint's colour at its pixel.
+
+    What recombine would produce at each hint's full-resolution pixel is computed exactly
+    as recombine computes it, so the correction is the difference to the hint."""
+    height, width = l_full.shape
+    guide_h, guide_w = guide.shape
+    rows = np.clip(np.rint([h.y_px for h in hints]), 0, height - 1).astype(np.int64)
+    cols = np.clip(np.rint([h.x_px for h in hints]), 0, width - 1).astype(np.int64)
+    l_at = l_full[rows, cols].astype(np.float64)
+    positions = np.stack([(rows + 0.5) * guide_h / height - 0.5, (cols + 0.5) * guide_w / width - 0.5], axis=1)
+    coef = sample(coefficients, positions)
+    produced = saturate(l_at, coef[:, :2] * (l_at / 100.0)[:, None] + coef[:, 2:], saturation)
+    targets = np.array([h.ab for h in hints], np.float64)
+    spreads = np.maximum(MIN_SPREAD_PX, SPREAD_RADII * np.array([h.radius_px for h in hints]) * guide_h / height)
+    return hold_hints(guide * np.float32(100), positions, l_at, spreads, targets - produced)
+
+
 def compute_threads() -> int:
     """Threads for full-resolution work: OMP_NUM_THREADS where set (Dask sets it to 1 in
     each worker, whose siblings use the other cores), else one per core."""
@@ -260,12 +326,19 @@ def compute_threads() -> int:
     return max(1, int(value)) if value.isdigit() else max(1, os.cpu_count() or 1)
 
 
-def recombine(l_full: np.ndarray, ab_work: np.ndarray, saturation: float, dtype: type[np.uint8] | type[np.uint16]) -> np.ndarray:
+def recombine(
+    l_full: np.ndarray,
+    ab_work: np.ndarray,
+    saturation: float,
+    dtype: type[np.uint8] | type[np.uint16],
+    hints: Sequence[Hint] = (),
+) -> np.ndarray:
     """Full-resolution sRGB from the scan's L* and working-resolution a*b*.
 
     The guided filter's coefficients are computed at GUIDE_SCALE times the working
     resolution (never above the scan's) and applied to the full-resolution L* strip by
-    strip, on several threads (OpenCV and NumPy release the GIL).
+    strip, on several threads (OpenCV and NumPy release the GIL). Hints are then made to
+    hold (restore/hold.py): a correction on the same grid, added after saturation.
     """
     height, width = l_full.shape
     work_h, work_w = ab_work.shape[:2]
@@ -275,6 +348,9 @@ def recombine(l_full: np.ndarray, ab_work: np.ndarray, saturation: float, dtype:
     ab_guide = cv2.resize(ab_work, (guide_w, guide_h), interpolation=cv2.INTER_LINEAR)
     radius = max(1, round(GUIDE_RADIUS_WORKING_PX * scale))
     coefficients = guided_coefficients(guide, ab_guide, radius, GUIDE_EPS)  # a_a, a_b, b_a, b_b
+    if hints:
+        correction = _hint_correction(l_full, guide, coefficients, saturation, hints)
+        coefficients = np.concatenate([coefficients, correction], axis=2)  # + delta_a, delta_b
     xs = (np.arange(width, dtype=np.float32) + 0.5) * (guide_w / width) - 0.5
     rgb = np.empty((height, width, 3), dtype)
 
@@ -283,11 +359,13 @@ def recombine(l_full: np.ndarray, ab_work: np.ndarray, saturation: float, dtype:
         ys = (np.arange(top, bottom, dtype=np.float32) + 0.5) * (guide_h / height) - 0.5
         map_x = np.ascontiguousarray(np.broadcast_to(xs, (bottom - top, width)))
         map_y = np.ascontiguousarray(np.broadcast_to(ys[:, None], (bottom - top, width)))
-        a_a, a_b, b_a, b_b = cv2.split(cv2.remap(coefficients, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        planes = cv2.split(cv2.remap(coefficients, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
         l_strip = l_full[top:bottom]
         guide_strip = l_strip / np.float32(100)
-        ab = cv2.merge([a_a * guide_strip + b_a, a_b * guide_strip + b_b])
-        rgb[top:bottom] = lab_to_rgb(l_strip, saturate(l_strip, ab, saturation), dtype)
+        ab = saturate(l_strip, cv2.merge([planes[0] * guide_strip + planes[2], planes[1] * guide_strip + planes[3]]), saturation)
+        if len(planes) == 6:
+            ab += cv2.merge([planes[4], planes[5]])
+        rgb[top:bottom] = lab_to_rgb(l_strip, ab, dtype)
 
     tops = range(0, height, FULL_RES_STRIP_ROWS)
     threads = min(compute_threads(), len(tops))

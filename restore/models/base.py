@@ -28,6 +28,8 @@ class ModelSpec:
     weights_file: str | None = None  # relative to restore/models/weights, or None
     weights_sha256: str | None = None
     batch_size: int = 8  # patches per call that fill the model well on a CPU
+    needs_hints: bool = False  # colours only from hints (without them the result is gray)
+    working_px: int | None = None  # the working resolution's long side, if the model needs its own
 
     @property
     def overlap_px(self) -> int:

@@ -1,0 +1,84 @@
+"""Hints hold whatever the model: the hint's colour is at its point, blended smoothly and
+edge-aware into its surroundings, and regions the hint does not reach are unchanged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hints.schema import Hint, HintError, load_hint_file
+from restore.colour import rgb_to_lab
+from restore.models.base import ModelSpec
+from restore.models.registry import create_model
+from restore.pipeline import RestoreSettings, colorize, restore_file
+from restore.pixels import read_scan
+
+SETTINGS = RestoreSettings()
+
+
+class FlatOrange:
+    """A model that ignores hints and paints everything one colour."""
+
+    spec = ModelSpec(name="flat", description="test", input_px=64, receptive_field_px=64, takes_hints=False, licence="test")
+
+    def colorize(self, l_bhw: np.ndarray, hint_ab: np.ndarray, hint_mask: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(np.array([20.0, 35.0], np.float32), l_bhw.shape + (2,)).copy()
+
+
+def _scan(tmp_path: Path) -> Path:
+    """400 x 600: a dark left half (L* about 35) and a light right half (L* about 75)."""
+    gray = np.where(np.arange(600)[None, :] < 300, 85, 190).astype(np.uint8).repeat(400, axis=0)
+    gray = np.clip(gray + np.random.default_rng(0).integers(-3, 4, gray.shape), 0, 255).astype(np.uint8)
+    path = tmp_path / "scan.png"
+    Image.fromarray(gray).save(path)
+    return path
+
+
+# Blue, on the dark side, 15 px from the edge; in sRGB's gamut at that lightness (a hint's
+# chroma is used at the scan's own L*, and beyond the gamut only the boundary is reachable).
+HINT = Hint(x_px=285, y_px=200, ab=(-15.0, -12.0), radius_px=6.0)
+
+
+@pytest.mark.parametrize("model", [create_model("ramp"), FlatOrange()], ids=["ramp", "ignores-hints"])
+def test_hint_colour_is_where_it_was_given_and_nowhere_else(model, tmp_path: Path) -> None:  # noqa: ANN001
+    scan = read_scan(_scan(tmp_path))
+    plain = rgb_to_lab(colorize(scan, model, SETTINGS))
+    hinted = rgb_to_lab(colorize(scan, model, SETTINGS, hints=[HINT]))
+    at_hint = hinted[200, 285, 1:]
+    assert np.hypot(*(at_hint - HINT.ab)) <= 3.0  # CIE76 on a*, b*
+    np.testing.assert_allclose(hinted[..., 0], plain[..., 0], atol=0.5)  # lightness untouched (8-bit rounding)
+    change = np.hypot(*(hinted[..., 1:] - plain[..., 1:]).transpose(2, 0, 1))
+    assert change[:, 450:].max() < 0.5 and change[:20].max() < 0.5  # far regions unchanged
+    assert change[200, 285] > 10  # the hint did change its own spot...
+    steps = np.hypot(*np.diff(hinted[150:250, 230:300, 1:], axis=1).transpose(2, 0, 1))
+    assert steps.max() < 0.25 * change[200, 285]  # ...smoothly: no hard dot
+    across_edge, same_side = change[190:210, 300:315].mean(), change[190:210, 255:270].mean()
+    assert across_edge < 0.25 * same_side  # it stays on its side of the edge
+
+
+def test_hints_from_a_file_through_restore_file(tmp_path: Path) -> None:
+    src = _scan(tmp_path)
+    hint_path = tmp_path / "scan.json"
+    hint_path.write_text(json.dumps({"schema": "photochrom.hints/1", "space": "normalized",
+                                     "points": [{"x": 0.75, "y": 0.5, "color": {"lab": [50, 25, 15]}, "note": "red door"}]}))
+    hint_file = load_hint_file(hint_path)
+    out = tmp_path / "out.png"
+    restore_file(src, out, create_model("ramp"), SETTINGS, source_sha256="0" * 64, hint_file=hint_file)
+    lab = rgb_to_lab(np.asarray(Image.open(out).convert("RGB")))
+    target = np.array([25.0, 15.0])
+    row, col = round(0.5 * 399), round(0.75 * 599)
+    assert np.hypot(*(lab[row, col, 1:] - target)) <= 3.0
+    assert hint_file.sha256.encode() in out.read_bytes()  # the provenance names the hint file
+
+
+def test_hint_file_for_another_scan_is_refused(tmp_path: Path) -> None:
+    src = _scan(tmp_path)
+    hint_path = tmp_path / "scan.json"
+    hint_path.write_text(json.dumps({"schema": "photochrom.hints/1", "image": {"sha256": "ab" * 32}, "points": []}))
+    with pytest.raises(HintError, match="is for scan abababababab, not this scan"):
+        restore_file(src, tmp_path / "o.png", create_model("ramp"), SETTINGS, source_sha256="cd" * 32, hint_file=load_hint_file(hint_path))
+    assert not (tmp_path / "o.png").exists()
