@@ -1,0 +1,85 @@
+"""`propagate`: colorization by optimisation (Levin, Lischinski and Weiss, SIGGRAPH 2004).
+
+No weights: chroma spreads from the hints to neighbouring pixels of similar lightness.
+Neighbouring pixels (8-connected) are tied with Levin's affinity
+exp(-(Y_r - Y_s)^2 / (2 sigma^2)), sigma^2 the local lightness variance (times 0.6, with
+a floor); hinted pixels keep their hint, and every other pixel's a* and b* minimise the
+affinity-weighted squared differences to its neighbours. This is the symmetric (graph
+Laplacian, as in random-walker segmentation) form of Levin's energy: the system is
+symmetric positive definite, so it is solved by conjugate gradients preconditioned with
+algebraic multigrid (pyamg): 0.55 s at 384 x 384 here, against 2.6 s for a direct sparse solve.
+A tiny pull towards zero chroma keeps regions no hint reaches gray. Without hints the
+result is gray.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from pyamg import smoothed_aggregation_solver
+from scipy.sparse import coo_matrix, diags
+
+from restore.models.base import ModelSpec, check_batch
+from restore.models.registry import register
+
+SPEC = ModelSpec(
+    name="propagate",
+    description="hint propagation by optimisation (Levin et al. 2004); needs hints, no weights",
+    input_px=384,
+    receptive_field_px=384,  # one solve couples the whole patch
+    takes_hints=True,
+    licence="MIT (part of photochrom; no weights)",
+    batch_size=1,
+    needs_hints=True,
+    working_px=384,  # one patch: the whole scan at this long side (more would split the solve)
+)
+
+# Levin et al.'s constants: the variance is scaled by 0.6, with a floor (Y in 0..1).
+_VARIANCE_SCALE = 0.6
+_VARIANCE_FLOOR = 2e-6
+_PAIR_OFFSETS = [(0, 1), (1, 0), (1, 1), (1, -1)]  # 8-connected, each pair once
+_PULL_TO_GRAY = 1e-6
+
+
+def propagate(l_hw: np.ndarray, hint_ab_hw2: np.ndarray, hint_mask_hw: np.ndarray) -> np.ndarray:
+    """a*b* (H x W x 2 float32) spreading the hinted pixels' chroma by lightness similarity."""
+    height, width = l_hw.shape
+    hinted = (hint_mask_hw > 0).ravel()
+    if not hinted.any():
+        return np.zeros((height, width, 2), np.float32)
+    y = l_hw.astype(np.float64) / 100.0
+    mean = cv2.blur(y, (3, 3), borderType=cv2.BORDER_REFLECT)
+    variance = np.maximum(_VARIANCE_SCALE * (cv2.blur(y * y, (3, 3), borderType=cv2.BORDER_REFLECT) - mean**2), _VARIANCE_FLOOR)
+    index = np.arange(height * width).reshape(height, width)
+    rows, cols, weights = [], [], []
+    for dy, dx in _PAIR_OFFSETS:  # each neighbouring pair once
+        here = (slice(max(0, -dy), height - max(0, dy)), slice(max(0, -dx), width - max(0, dx)))
+        there = (slice(max(0, dy), height - max(0, -dy)), slice(max(0, dx), width - max(0, -dx)))
+        sigma2 = (variance[here] + variance[there]) / 2.0
+        w = np.exp(-((y[here] - y[there]) ** 2) / (2.0 * sigma2))
+        rows.append(index[here].ravel())
+        cols.append(index[there].ravel())
+        weights.append(w.ravel())
+    r, c, w = np.concatenate(rows), np.concatenate(cols), np.concatenate(weights)
+    n = height * width
+    affinity = coo_matrix((np.concatenate([w, w]), (np.concatenate([r, c]), np.concatenate([c, r]))), shape=(n, n)).tocsr()
+    laplacian = (diags(np.asarray(affinity.sum(axis=1)).ravel() + _PULL_TO_GRAY) - affinity).tocsr()
+    free = ~hinted
+    known = hint_ab_hw2.reshape(-1, 2)[hinted].astype(np.float64)
+    system = laplacian[free][:, free]
+    coupling = laplacian[free][:, hinted]
+    solver = smoothed_aggregation_solver(system, symmetry="symmetric")
+    ab = np.zeros((n, 2))
+    ab[hinted] = known
+    for channel in range(2):
+        ab[free, channel] = solver.solve(-coupling @ known[:, channel], tol=1e-6, accel="cg")
+    return ab.reshape(height, width, 2).astype(np.float32)
+
+
+@register(SPEC)
+class Propagate:
+    spec = SPEC
+
+    def colorize(self, l_bhw: np.ndarray, hint_ab_bhw2: np.ndarray, hint_mask_bhw: np.ndarray) -> np.ndarray:
+        check_batch(self.spec, l_bhw, hint_ab_bhw2, hint_mask_bhw)
+        return np.stack([propagate(l, ab, m) for l, ab, m in zip(l_bhw, hint_ab_bhw2, hint_mask_bhw)])
