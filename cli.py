@@ -24,6 +24,8 @@ scans_app = typer.Typer(help="What the catalog holds: each scan, its locations, 
 app.add_typer(scans_app, name="scans")
 jobs_app = typer.Typer(help="Restore jobs: their history, their tasks, and resuming an interrupted one.")
 app.add_typer(jobs_app, name="jobs")
+hints_app = typer.Typer(help="Curator hint files (photochrom.hints/1): check them and start new ones.")
+app.add_typer(hints_app, name="hints")
 
 DbOption = Annotated[Path, typer.Option("--db", help="The catalog file.", dir_okay=False)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -254,6 +256,8 @@ def _run_job_with_progress(catalog, job_id: int, scheduler: str, workers: int, a
             highlight=False,
             soft_wrap=True,
         )
+        for note in summary.notes:
+            _stderr().print(f"note: {note['path']}: {note['note']}", highlight=False, soft_wrap=True)
         _print_failures(summary.failed, summary.skipped)
     raise typer.Exit(summary.exit_code)
 
@@ -270,6 +274,9 @@ def restore(
     include_colour: IncludeColourOption = False,
     scan: Annotated[list[str] | None, typer.Option("--scan", help="Restore only this scan (id or SHA-256 prefix); repeatable.")] = None,
     retries: Annotated[int, typer.Option("--retries", min=0, help="Retries for a scan whose worker dies.")] = 2,
+    hints: Annotated[
+        Path | None, typer.Option("--hints", help="Folder of hint files: <scan stem>.json or <sha256>.json.", file_okay=False)
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Colorize every catalogued scan without a current result, as one recorded, resumable job."""
@@ -277,8 +284,11 @@ def restore(
     from jobs.run import JobSettings, create_restore_job
 
     _check_model(model)
+    if hints is not None and not hints.is_dir():
+        _fail(f"{hints}: no such hints folder")
     settings = JobSettings(
-        restore=_restore_settings(model, saturation, fmt, include_colour), out_dir=str(out) if out else None, retries=retries
+        restore=_restore_settings(model, saturation, fmt, include_colour), out_dir=str(out) if out else None, retries=retries,
+        hints_dir=str(hints.resolve()) if hints else None,
     )
     with _open(db, create=False) as catalog:
         try:
@@ -298,6 +308,9 @@ def colorize(
     saturation: SaturationOption = 1.15,
     fmt: FormatOption = None,
     include_colour: IncludeColourOption = False,
+    hints: Annotated[
+        Path | None, typer.Option("--hints", help="A hint file for the input, or a folder of <stem>.json / <sha256>.json.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """One-off: colorize files or folders into OUT/<stem>.<ext>, without a catalog."""
@@ -310,7 +323,8 @@ def colorize(
         task = bar.add_task("", total=None)
         try:
             summary = colorize_files(
-                inputs, out, settings, lambda done, total, path: bar.update(task, completed=done, total=total, description=path.name)
+                inputs, out, settings, lambda done, total, path: bar.update(task, completed=done, total=total, description=path.name),
+                hints=hints,
             )
         except SourceError as exc:
             bar.stop()
@@ -393,6 +407,101 @@ def jobs_resume(
         except CatalogError as exc:
             _fail(str(exc))
         _run_job_with_progress(catalog, job_id, scheduler, workers, as_json)
+
+
+@hints_app.command("validate")
+def hints_validate(
+    paths: Annotated[list[Path], typer.Argument(help="Hint files, or folders of them (*.json).")],
+    db: DbOption = DEFAULT_DB,
+    as_json: JsonOption = False,
+) -> None:
+    """Check hint files: the schema, and (for a scan the catalog knows) every point inside it."""
+    from hints.schema import HintError, load_hint_file, resolve
+
+    files: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            _fail(f"{path}: no such file or folder")
+        files.extend(sorted(path.rglob("*.json")) if path.is_dir() else [path])
+    scans = _catalog_sizes(db)
+    results = []
+    for path in files:
+        try:
+            hint_file = load_hint_file(path)
+            size = scans.get(hint_file.image_sha256 or "") or scans.get(path.stem)
+            if size is not None:
+                resolve(hint_file, size[1], size[2], size[0])
+            results.append({"path": str(path), "ok": True, "points": len(hint_file.points), "checked_against_scan": size is not None})
+        except HintError as exc:
+            results.append({"path": str(path), "ok": False, "error": str(exc)})
+    if as_json:
+        _print_json(results)
+    else:
+        for result in results:
+            if result["ok"]:
+                scope = "points checked against the scan" if result["checked_against_scan"] else "schema only (scan not in the catalog)"
+                _stderr().print(f"ok: {result['path']}: {result['points']} points, {scope}", highlight=False, soft_wrap=True)
+            else:
+                _stderr().print(f"[red]invalid:[/] {result['error']}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1 if any(not r["ok"] for r in results) else 0)
+
+
+def _catalog_sizes(db: Path) -> dict[str, tuple[str, int, int]]:
+    """sha256 and file stem -> (sha256, width, height) of every catalogued scan, if there is a catalog."""
+    if not db.exists():
+        return {}
+    from catalog.queries import list_scans
+
+    with _open(db, create=False) as catalog:
+        rows = list_scans(catalog)
+    sizes: dict[str, tuple[str, int, int]] = {}
+    for row in rows:
+        if row["width"]:
+            entry = (str(row["sha256"]), int(row["width"]), int(row["height"]))  # type: ignore[arg-type]
+            sizes[str(row["sha256"])] = entry
+            if row["path"]:
+                sizes.setdefault(Path(str(row["path"])).stem, entry)
+    return sizes
+
+
+@hints_app.command("template")
+def hints_template(
+    scan: Annotated[str, typer.Argument(metavar="SCAN", help="A scan file, or a catalogued scan's id or SHA-256 prefix.")],
+    db: DbOption = DEFAULT_DB,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.", dir_okay=False)] = None,
+) -> None:
+    """A starter hint file for a scan: its SHA-256 and size, and one example point."""
+    import hashlib
+
+    from hints.schema import template
+
+    path = Path(scan)
+    if path.is_file():
+        from restore.scans import ScanError, probe
+
+        try:
+            info = probe(path)
+        except ScanError as exc:
+            _fail(str(exc))
+        document = template(hashlib.sha256(path.read_bytes()).hexdigest(), info.width, info.height, path.name)
+    else:
+        from catalog.db import CatalogError
+        from catalog.queries import show_scan
+
+        with _open(db, create=False) as catalog:
+            try:
+                detail = show_scan(catalog, scan)
+            except CatalogError as exc:
+                _fail(f"{exc} (and no file {scan} exists)")
+        if not detail["width"]:
+            _fail(f"scan {detail['id']} failed validation; it has no size to make hints for")
+        document = template(str(detail["sha256"]), int(detail["width"]), int(detail["height"]), Path(str(detail["path"])).name)  # type: ignore[arg-type]
+    text = json.dumps(document, indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
+        _stderr().print(f"wrote {out}")
 
 
 if __name__ == "__main__":

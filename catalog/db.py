@@ -157,6 +157,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX ix_job_events_job ON job_events (job_id)",
         ),
     ),
+    Migration(
+        4,
+        "curator hint files, and the hint file each task used",
+        (
+            """CREATE TABLE hint_files (
+                id INTEGER NOT NULL PRIMARY KEY,
+                sha256 VARCHAR(64) NOT NULL,
+                scan_id INTEGER NOT NULL REFERENCES scans (id),
+                path TEXT NOT NULL,
+                points INTEGER NOT NULL,
+                first_used_at DATETIME NOT NULL,
+                last_used_at DATETIME NOT NULL,
+                UNIQUE (sha256, scan_id)
+            )""",
+            "ALTER TABLE tasks ADD COLUMN hints_path TEXT",
+            "ALTER TABLE tasks ADD COLUMN hints_sha256 VARCHAR(64)",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -197,6 +197,8 @@ class Task(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     seconds: Mapped[str | None] = mapped_column(Text)  # JSON: seconds per pipeline stage
+    hints_path: Mapped[str | None] = mapped_column(Text)
+    hints_sha256: Mapped[str | None] = mapped_column(String(64))
 
     job: Mapped[Job] = relationship(back_populates="tasks")
     scan: Mapped[Scan] = relationship()
@@ -216,3 +218,18 @@ class JobEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     job: Mapped[Job] = relationship(back_populates="events")
+
+
+class HintFileRecord(Base):
+    """A curator hint file, as it was when used: its SHA-256, its scan, where and when."""
+
+    __tablename__ = "hint_files"
+    __table_args__ = (UniqueConstraint("sha256", "scan_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"))
+    path: Mapped[str] = mapped_column(Text)
+    points: Mapped[int]
+    first_used_at: Mapped[datetime]
+    last_used_at: Mapped[datetime]

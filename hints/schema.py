@@ -211,3 +211,11 @@ def template(scan_sha256: str, width: int, height: int, path: str | None = None)
              "note": f"example: replace with real hints (the scan is {width}x{height} pixels)"},
         ],
     }
+
+
+def find_hint_file(folder: Path, stem: str, sha256: str) -> Path | None:
+    """A scan's hint file in a hints folder: <scan stem>.json, else <sha256>.json."""
+    for name in (f"{stem}.json", f"{sha256}.json"):
+        if (folder / name).is_file():
+            return folder / name
+    return None

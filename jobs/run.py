@@ -20,9 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.db import Catalog, CatalogError
-from catalog.models import Job, JobEvent, JobStatus, Location, Scan, ScanStatus, Task, TaskStatus, utcnow
+from catalog.models import HintFileRecord, Job, JobEvent, JobStatus, Location, Scan, ScanStatus, Task, TaskStatus, utcnow
 from catalog.queries import find_scan
 from jobs.scheduler import open_runner
+from hints.schema import HintError, HintFile, find_hint_file, load_hint_file, resolve
 from jobs.worker import TaskOutcome, TaskSpec
 from restore.models.registry import get_spec
 from restore.pipeline import RestoreSettings, output_name
@@ -37,6 +38,7 @@ class JobSettings:
     restore: RestoreSettings = RestoreSettings()
     out_dir: str | None = None  # None: restored/job-<id>
     retries: int = DEFAULT_RETRIES
+    hints_dir: str | None = None  # curator hint files: <scan stem>.json or <sha256>.json
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -44,7 +46,10 @@ class JobSettings:
     @classmethod
     def from_json(cls, text: str) -> JobSettings:
         data = json.loads(text)
-        return cls(restore=RestoreSettings(**data["restore"]), out_dir=data["out_dir"], retries=data["retries"])
+        return cls(
+            restore=RestoreSettings(**data["restore"]), out_dir=data["out_dir"], retries=data["retries"],
+            hints_dir=data.get("hints_dir"),
+        )
 
 
 @dataclass
@@ -56,6 +61,7 @@ class JobSummary:
     skipped: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     current: int = 0  # scans whose result with these settings already exists
+    notes: list[dict[str, str]] = field(default_factory=list)  # done, with something to say
     status: str = JobStatus.RUNNING
 
     @property
@@ -66,10 +72,10 @@ class JobSummary:
         return asdict(self)
 
 
-def result_key(settings: RestoreSettings) -> str:
-    """SHA-256 of what decides a result's pixels: settings, model and its weights."""
+def result_key(settings: RestoreSettings, hints_sha256: str | None = None) -> str:
+    """SHA-256 of what decides a result's pixels: settings, model and its weights, hint file."""
     spec = get_spec(settings.model)
-    document = {"settings": settings.to_dict(), "weights_sha256": spec.weights_sha256}
+    document = {"settings": settings.to_dict(), "weights_sha256": spec.weights_sha256, "hints_sha256": hints_sha256}
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
@@ -81,7 +87,7 @@ def create_restore_job(
     Returns (job id, number of scans whose result is already current). Raises CatalogError
     for an unknown scan in `scan_ids` or an unknown model.
     """
-    key = result_key(settings.restore)
+    hints_dir = Path(settings.hints_dir) if settings.hints_dir else None
     with catalog.write() as session:
         scans = _select_scans(session, scan_ids)
         job = Job(kind="restore", created_at=utcnow(), status=JobStatus.RUNNING, out_dir="", settings=settings.to_json())
@@ -92,12 +98,21 @@ def create_restore_job(
         used_outputs: set[str] = set()
         current = 0
         for scan in scans:
-            if _has_current_result(session, scan, key):
+            location = next((loc for loc in scan.locations if loc.superseded_at is None and Path(loc.path).exists()), None)
+            hint_file, hint_error = _hint_file_for(hints_dir, scan, location)
+            key = result_key(settings.restore, hint_file.sha256 if hint_file else None)
+            if hint_error is None and _has_current_result(session, scan, key):
                 current += 1
                 continue
-            location = next((loc for loc in scan.locations if loc.superseded_at is None and Path(loc.path).exists()), None)
             task = Task(job=job, scan=scan, result_key=key, attempts=0, status=TaskStatus.PENDING, source_path="", output_path="")
-            if location is None:
+            session.add(task)
+            if hint_file is not None:
+                task.hints_path, task.hints_sha256 = str(hint_file.path.resolve()), hint_file.sha256
+                _record_hint_file(session, scan, hint_file)
+            if hint_error is not None:
+                task.status, task.reason = TaskStatus.FAILED, hint_error
+                task.source_path = location.path if location else ""
+            elif location is None:
                 task.status, task.reason = TaskStatus.FAILED, "no readable location: every path it was ingested from is gone"
                 task.source_path = scan.locations[-1].path if scan.locations else ""
             else:
@@ -105,9 +120,38 @@ def create_restore_job(
                 task.output_path = _output_path(Path(job.out_dir), location, scan, settings.restore, used_outputs)
                 if scan.tone == "colour" and not settings.restore.include_colour:
                     task.status, task.reason = TaskStatus.SKIPPED, "already in colour (restore it anyway with --include-colour)"
-            session.add(task)
         _event(session, job, None, "created", f"{len(job.tasks)} tasks, {current} scans already current; output in {job.out_dir}")
         return job.id, current
+
+
+def _hint_file_for(hints_dir: Path | None, scan: Scan, location: Location | None) -> tuple[HintFile | None, str | None]:
+    """The scan's hint file in `hints_dir`, checked against the scan (or the reason it is unusable)."""
+    if hints_dir is None:
+        return None, None
+    stem = Path(location.relpath).stem if location else ""
+    path = find_hint_file(hints_dir, stem, scan.sha256)
+    if path is None:
+        return None, None
+    try:
+        hint_file = load_hint_file(path)
+        resolve(hint_file, scan.width or 0, scan.height or 0, scan.sha256)
+    except HintError as exc:
+        return None, str(exc)
+    return hint_file, None
+
+
+def _record_hint_file(session: Session, scan: Scan, hint_file: HintFile) -> None:
+    now = utcnow()
+    record = session.scalar(
+        select(HintFileRecord).where(HintFileRecord.sha256 == hint_file.sha256, HintFileRecord.scan_id == scan.id)
+    )
+    if record is None:
+        session.add(HintFileRecord(
+            sha256=hint_file.sha256, scan_id=scan.id, path=str(hint_file.path.resolve()), points=len(hint_file.points),
+            first_used_at=now, last_used_at=now,
+        ))
+    else:
+        record.last_used_at, record.path = now, str(hint_file.path.resolve())
 
 
 def _select_scans(session: Session, scan_ids: Sequence[str]) -> list[Scan]:
@@ -175,7 +219,10 @@ def run_job(
         specs = []
         for task in todo:
             task.status, task.attempts, task.started_at = TaskStatus.RUNNING, task.attempts + 1, utcnow()
-            specs.append(TaskSpec(task.id, job.id, task.source_path, task.scan.sha256, task.output_path, settings.restore))
+            specs.append(TaskSpec(
+                task.id, job.id, task.source_path, task.scan.sha256, task.output_path, settings.restore,
+                task.hints_path, task.hints_sha256,
+            ))
     total, finished = len(specs), 0
     if progress is not None:
         progress(0, total, None)
@@ -228,6 +275,8 @@ def _finish(catalog: Catalog, job_id: int) -> JobSummary:
         for task in job.tasks:
             if task.status == TaskStatus.DONE:
                 summary.done += 1
+                if task.reason:
+                    summary.notes.append({"path": task.source_path, "note": task.reason})
             elif task.status == TaskStatus.FAILED:
                 summary.failed.append({"path": task.source_path, "reason": task.reason or ""})
             elif task.status == TaskStatus.SKIPPED:

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hints.schema import HintError, load_hint_file
 from restore.models.base import Colorizer
 from restore.models.registry import create_model
 from restore.output import file_contains, task_marker
@@ -28,6 +29,8 @@ class TaskSpec:
     source_sha256: str
     output: str
     settings: RestoreSettings
+    hints_path: str | None = None
+    hints_sha256: str | None = None
 
     @property
     def key(self) -> str:
@@ -67,13 +70,20 @@ def run_task(spec: TaskSpec) -> TaskOutcome:
     try:
         if _sha256(source) != spec.source_sha256:
             return TaskOutcome(spec.task_id, "failed", reason=f"{source}: changed since it was ingested; ingest it again")
+        hint_file = load_hint_file(Path(spec.hints_path)) if spec.hints_path else None
+        if hint_file is not None and hint_file.sha256 != spec.hints_sha256:
+            return TaskOutcome(spec.task_id, "failed", reason=f"{spec.hints_path}: changed since the job was created; run restore again")
         result = restore_file(
-            source, output, model_for(spec.settings.model), spec.settings, source_sha256=spec.source_sha256, task=spec.key
+            source, output, model_for(spec.settings.model), spec.settings, source_sha256=spec.source_sha256, task=spec.key,
+            hint_file=hint_file,
         )
     except OSError as exc:  # the source vanished, a disk filled: retrying would not help
         return TaskOutcome(spec.task_id, "failed", reason=f"{exc.filename or source}: {exc.strerror or exc}")
-    except ScanError as exc:
+    except (ScanError, HintError) as exc:
         return TaskOutcome(spec.task_id, "failed", reason=str(exc))
     except SkipScan as exc:
         return TaskOutcome(spec.task_id, "skipped", reason=str(exc))
-    return TaskOutcome(spec.task_id, "done", output_sha256=result.sha256, seconds=result.seconds, patches=result.patches)
+    return TaskOutcome(
+        spec.task_id, "done", reason="; ".join(result.notes) or None, output_sha256=result.sha256,
+        seconds=result.seconds, patches=result.patches,
+    )

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from restore.files import Failure, find_scan_files
+from hints.schema import HintError, find_hint_file, load_hint_file
+from restore.files import Failure, SourceError, find_scan_files
 from restore.models.registry import create_model
 from restore.output import RESULT_MARKER, file_contains
 from restore.pipeline import RestoreSettings, SkipScan, output_name, restore_file
@@ -20,7 +21,7 @@ from restore.scans import ScanError
 
 @dataclass
 class ColorizeSummary:
-    written: list[dict[str, str]] = field(default_factory=list)  # source, output, sha256
+    written: list[dict[str, str | None]] = field(default_factory=list)  # source, output, sha256, hints, notes
     skipped: list[Failure] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
 
@@ -41,8 +42,13 @@ def colorize_files(
     out_dir: Path,
     settings: RestoreSettings,
     progress: Callable[[int, int, Path], None] | None = None,
+    hints: Path | None = None,
 ) -> ColorizeSummary:
-    """Colorize every scan under `sources` into `out_dir`. Raises SourceError for a missing source."""
+    """Colorize every scan under `sources` into `out_dir`. Raises SourceError for a missing
+    source or hints path. `hints`: one hint file for every input, or a folder holding
+    <stem>.json or <sha256>.json per input."""
+    if hints is not None and not hints.exists():
+        raise SourceError(f"{hints}: no such hint file or folder")
     candidates, _non_images, walk_failures = find_scan_files(sources)
     summary = ColorizeSummary(failed=list(walk_failures))
     model = create_model(settings.model)
@@ -58,12 +64,19 @@ def colorize_files(
             used.add(destination)
             if destination.exists() and (destination.resolve() in originals or not file_contains(destination, RESULT_MARKER)):
                 raise ScanError(destination, "exists and is not a photochrom result; not overwritten")
-            result = restore_file(source, destination, model, settings, source_sha256=digest)
-            summary.written.append({"source": str(source), "output": str(result.output), "sha256": result.sha256})
+            hint_path = (find_hint_file(hints, source.stem, digest) if hints.is_dir() else hints) if hints else None
+            hint_file = load_hint_file(hint_path) if hint_path else None
+            result = restore_file(source, destination, model, settings, source_sha256=digest, hint_file=hint_file)
+            summary.written.append({
+                "source": str(source), "output": str(result.output), "sha256": result.sha256,
+                "hints": str(hint_path) if hint_path else None, "notes": "; ".join(result.notes),
+            })
         except SkipScan as exc:
             summary.skipped.append(Failure(str(source), str(exc)))
         except ScanError as exc:
             summary.failed.append(Failure(str(exc.path), exc.reason))
+        except HintError as exc:
+            summary.failed.append(Failure(str(source), str(exc)))
         except OSError as exc:
             summary.failed.append(Failure(str(exc.filename or source), exc.strerror or str(exc)))
         if progress is not None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
 from typer.testing import CliRunner
 
 from cli import app
@@ -136,3 +139,39 @@ def test_colorize_writes_stem_named_results_and_never_overwrites_originals(tmp_p
     assert original.read_bytes() == before
     missing = _run("colorize", str(tmp_path / "nowhere.tif"), "-o", str(tmp_path / "out"))
     assert missing.exit_code == 2 and "no such file or folder" in missing.stderr
+
+
+def test_hints_validate_and_template(tmp_path: Path, make_scan) -> None:
+    scan = make_scan("tiff_gray8")
+    template = _run("hints", "template", str(scan))
+    assert template.exit_code == 0, template.stderr
+    document = json.loads(template.stdout)
+    assert document["image"]["sha256"] == hashlib.sha256(scan.read_bytes()).hexdigest()
+    good = tmp_path / "good.json"
+    good.write_text(template.stdout)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**document, "points": [{"x": 500, "y": 1, "color": "#ffffff"}]}))
+    db = str(tmp_path / "archive.db")
+    assert _run("hints", "validate", str(good), str(bad), "--db", db).exit_code == 0  # no catalog: schema only
+    _run("ingest", str(scan), "--db", db)
+    result = _run("hints", "validate", str(good), str(bad), "--db", db, "--json")
+    assert result.exit_code == 1
+    report = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
+    assert report["good.json"]["ok"] and report["good.json"]["checked_against_scan"]
+    assert "point 0: (500.0, 1.0) is outside the image (64x48 pixels)" in report["bad.json"]["error"]
+    assert _run("hints", "validate", str(tmp_path / "none.json")).exit_code == 2
+
+
+def test_colorize_with_a_hint_file(tmp_path: Path, make_scan) -> None:
+    scan = make_scan("png_gray8")
+    hints = tmp_path / "h.json"
+    hints.write_text(json.dumps({"schema": "photochrom.hints/1", "points": [{"x": 40, "y": 10, "color": {"lab": [50, 15, 10]}}]}))
+    result = _run("colorize", str(scan), "-o", str(tmp_path / "out"), "--hints", str(hints), "--model", "propagate", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["written"][0]["hints"] == str(hints)
+    from restore.colour import rgb_to_lab
+
+    lab = rgb_to_lab(np.asarray(Image.open(tmp_path / "out" / scan.name).convert("RGB")))
+    assert np.hypot(lab[10, 40, 1] - 15, lab[10, 40, 2] - 10) <= 3.0
+    no_hints = _run("colorize", str(scan), "-o", str(tmp_path / "out2"), "--model", "propagate", "--json")
+    assert "result is uncoloured" in json.loads(no_hints.stdout)["written"][0]["notes"]
