@@ -16,7 +16,8 @@ demo: $(BIN)/photochrom
 	$(BIN)/python demo/make_scans.py $(DEMO)/scans
 	$(BIN)/photochrom ingest $(DEMO)/scans --db $(DEMO)/archive.db
 	$(BIN)/photochrom scans list --db $(DEMO)/archive.db
-	$(BIN)/photochrom restore --db $(DEMO)/archive.db --out $(DEMO)/restored
+	$(BIN)/photochrom hints validate $(DEMO)/hints --db $(DEMO)/archive.db
+	$(BIN)/photochrom restore --db $(DEMO)/archive.db --out $(DEMO)/restored --hints $(DEMO)/hints
 	$(BIN)/photochrom jobs list --db $(DEMO)/archive.db
 	@echo "Catalog: $(DEMO)/archive.db   Scans: $(DEMO)/scans   Results: $(DEMO)/restored"
 

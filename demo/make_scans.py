@@ -3,6 +3,7 @@ black-and-white and sepia scans, saved the ways archives store them."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -32,7 +33,18 @@ def main(out: Path) -> None:
     tint = np.array([1.0, 0.84, 0.62])  # a sepia print, scanned in RGB
     sepia = np.clip(rocket[..., None] * tint * 255 + 12, 0, 255).astype(np.uint8)
     Image.fromarray(sepia).save(out / "box2" / "rocket_sepia.jpg", quality=92)
-    print(f"sample scans written to {out}", file=sys.stderr)
+    # A curator's hint file: the coffee is brown, the saucer's rim a pale blue.
+    hints = out.parent / "hints"
+    hints.mkdir(exist_ok=True)
+    (hints / "coffee.json").write_text(json.dumps({
+        "schema": "photochrom.hints/1",
+        "space": "normalized",
+        "points": [
+            {"x": 0.48, "y": 0.36, "color": "#6b4226", "note": "coffee"},
+            {"x": 0.18, "y": 0.55, "color": "#aabbd0", "note": "saucer rim"},
+        ],
+    }, indent=2))
+    print(f"sample scans written to {out}, a hint file to {hints}", file=sys.stderr)
 
 
 if __name__ == "__main__":
