@@ -82,3 +82,34 @@ def test_hint_file_for_another_scan_is_refused(tmp_path: Path) -> None:
     with pytest.raises(HintError, match="is for scan abababababab, not this scan"):
         restore_file(src, tmp_path / "o.png", create_model("ramp"), SETTINGS, source_sha256="cd" * 32, hint_file=load_hint_file(hint_path))
     assert not (tmp_path / "o.png").exists()
+
+
+def test_hints_on_an_exif_rotated_scan_land_in_the_upright_picture(tmp_path: Path) -> None:
+    # Stored 160 wide x 120 high with orientation 6: seen (and hinted) 120 wide x 160 high.
+    stored = np.full((120, 160), 128, np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    src = tmp_path / "rotated.jpg"
+    Image.fromarray(stored).save(src, quality=95, exif=exif)
+    hint_path = tmp_path / "rotated.json"
+    hint_path.write_text(json.dumps({"schema": "photochrom.hints/1", "points": [{"x": 20, "y": 130, "color": {"lab": [50, -20, 10]}, "radius": 4}]}))
+    out = tmp_path / "out.jpg"
+    restore_file(src, out, create_model("ramp"), SETTINGS, source_sha256="0" * 64, hint_file=load_hint_file(hint_path))
+    lab = rgb_to_lab(np.asarray(Image.open(out).convert("RGB")))
+    assert lab.shape[:2] == (160, 120)
+    assert np.hypot(lab[130, 20, 1] + 20, lab[130, 20, 2] - 10) <= 3.0  # where the curator put it
+    assert np.hypot(lab[20, 130 - 20, 1] + 20, lab[20, 130 - 20, 2] - 10) > 10  # not where stored pixels were
+
+
+def test_propagate_spreads_a_hint_through_its_region_and_not_across_edges() -> None:
+    from restore.models.propagate import propagate
+
+    l_hw = np.where(np.arange(120)[None, :] < 60, 30.0, 80.0).astype(np.float32).repeat(80, axis=0)
+    hint_ab = np.zeros((80, 120, 2), np.float32)
+    mask = np.zeros((80, 120), np.float32)
+    hint_ab[40, 10], mask[40, 10] = (25.0, 15.0), 1.0  # one hint, in the dark region
+    hint_ab[40, 110], mask[40, 110] = (-15.0, -20.0), 1.0  # one, in the light region
+    ab = propagate(l_hw, hint_ab, mask)
+    np.testing.assert_allclose(ab[:, :55].reshape(-1, 2).mean(axis=0), (25.0, 15.0), atol=1.0)
+    np.testing.assert_allclose(ab[:, 65:].reshape(-1, 2).mean(axis=0), (-15.0, -20.0), atol=1.0)
+    assert not propagate(l_hw, hint_ab, np.zeros_like(mask)).any()  # no hints: no colour
