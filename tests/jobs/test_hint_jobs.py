@@ -27,6 +27,14 @@ def _hints(folder: Path, stem: str, colour: object, x: float = 0.5) -> Path:
     return path
 
 
+def _archive(tmp_path: Path, first: str, second: str) -> Path:
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    Image.fromarray(gray_u8(120, 160)).save(archive / f"{first}.png")
+    Image.fromarray(gray_u8(100, 100)).save(archive / f"{second}.png")
+    return archive
+
+
 def _restore(catalog, tmp_path: Path, out: str, hints: Path):  # noqa: ANN001, ANN202
     settings = JobSettings(restore=RestoreSettings(), out_dir=str(tmp_path / out), hints_dir=str(hints))
     job_id, current = create_restore_job(catalog, settings)
@@ -39,10 +47,7 @@ def _ab_at(path: Path, x: float) -> np.ndarray:
 
 
 def test_a_changed_hint_file_makes_a_new_result_and_keeps_the_old(tmp_path: Path) -> None:
-    archive = tmp_path / "archive"
-    archive.mkdir()
-    Image.fromarray(gray_u8(120, 160)).save(archive / "street.png")
-    Image.fromarray(gray_u8(100, 100)).save(archive / "other.png")
+    archive = _archive(tmp_path, "street", "other")
     hints = tmp_path / "hints"
     _hints(hints, "street", {"lab": [50, 20, 12]}, x=0.8)
     with open_catalog(tmp_path / "archive.db") as catalog:
@@ -68,10 +73,7 @@ def test_a_changed_hint_file_makes_a_new_result_and_keeps_the_old(tmp_path: Path
 
 
 def test_an_invalid_hint_file_fails_its_scan_alone(tmp_path: Path) -> None:
-    archive = tmp_path / "archive"
-    archive.mkdir()
-    Image.fromarray(gray_u8(120, 160)).save(archive / "a.png")
-    Image.fromarray(gray_u8(100, 100)).save(archive / "b.png")
+    archive = _archive(tmp_path, "a", "b")
     hints = tmp_path / "hints"
     _hints(hints, "a", "#12345z")
     with open_catalog(tmp_path / "archive.db") as catalog:
