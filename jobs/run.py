@@ -26,6 +26,7 @@ from jobs.scheduler import open_runner
 from hints.schema import HintError, HintFile, find_hint_file, load_hint_file, resolve
 from jobs.worker import TaskOutcome, TaskSpec
 from restore.models.registry import get_spec
+from restore.output import TEMPORARY_PATTERN
 from restore.pipeline import RestoreSettings, output_name
 
 DEFAULT_RETRIES = 2  # a scan whose worker dies is tried 1 + this many times
@@ -191,8 +192,9 @@ def remove_partial_outputs(out_dir: Path) -> int:
     if not out_dir.exists():
         return 0
     for path in out_dir.rglob(".*.tmp"):
-        path.unlink(missing_ok=True)
-        removed += 1
+        if TEMPORARY_PATTERN.match(path.name):  # ours only: --out may be a folder others use
+            path.unlink(missing_ok=True)
+            removed += 1
     return removed
 
 
@@ -249,8 +251,10 @@ def _record_outcome(catalog: Catalog, outcome: TaskOutcome) -> None:
         task.output_sha256 = outcome.output_sha256
         if outcome.seconds:
             task.seconds = json.dumps({k: round(v, 4) for k, v in outcome.seconds.items()})
-        detail = outcome.reason or ("kept the output an interrupted attempt had finished" if outcome.adopted else task.output_path)
-        _event(session, task.job, task, outcome.status, detail)
+        if outcome.adopted:
+            _event(session, task.job, task, "kept", f"{task.output_path}: finished by an interrupted attempt; kept, not rewritten")
+        else:
+            _event(session, task.job, task, outcome.status, outcome.reason or task.output_path)
 
 
 def _record_crash(catalog: Catalog, spec: TaskSpec, error: BaseException, retries: int) -> bool:
@@ -281,7 +285,7 @@ def _finish(catalog: Catalog, job_id: int) -> JobSummary:
                 summary.failed.append({"path": task.source_path, "reason": task.reason or ""})
             elif task.status == TaskStatus.SKIPPED:
                 summary.skipped.append({"path": task.source_path, "reason": task.reason or ""})
-        summary.adopted = sum(1 for e in job.events if e.kind == TaskStatus.DONE and e.detail.startswith("kept the output"))
+        summary.adopted = sum(1 for e in job.events if e.kind == "kept")
         if all(t.status in (TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.SKIPPED) for t in job.tasks):
             if job.status != JobStatus.FINISHED:
                 job.status, job.finished_at = JobStatus.FINISHED, utcnow()

@@ -13,6 +13,7 @@ import hashlib
 import json
 import mmap
 import os
+import re
 import struct
 import uuid
 import zlib
@@ -107,7 +108,7 @@ def write_result(
     if alpha is not None and alpha.dtype != rgb.dtype:
         alpha = (alpha.astype(np.uint32) * 257).astype(np.uint16) if rgb.dtype == np.uint16 else (alpha >> 8).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    temporary = temporary_name(path)
     try:
         writer(temporary, rgb, alpha, metadata, xmp_packet(provenance))
         with open(temporary, "rb") as f:
@@ -119,6 +120,14 @@ def write_result(
         temporary.unlink(missing_ok=True)
         raise
     return digest
+
+
+#: What `write_result` names its temporary files: ".<final name>.<12 hex digits>.tmp".
+TEMPORARY_PATTERN = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+
+
+def temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -163,6 +163,7 @@ def test_a_job_killed_with_sigkill_resumes_and_writes_each_output_once(tmp_path:
     finished_before = {p: p.stat().st_mtime_ns for p in (tmp_path / "out").rglob("*.png")}
     # A write the kill interrupted would leave a temporary file: resume must remove it.
     (tmp_path / "out" / "box1" / ".scan_1.png.0123456789ab.tmp").write_bytes(b"half")
+    (tmp_path / "out" / ".someone-elses.tmp").write_bytes(b"not ours")  # must survive
 
     with open_catalog(db) as catalog:
         job_id = list_jobs(catalog)[0]["id"]
@@ -170,8 +171,9 @@ def test_a_job_killed_with_sigkill_resumes_and_writes_each_output_once(tmp_path:
         assert (summary.done, summary.failed, summary.status) == (6, [], "finished")
         detail = show_job(catalog, job_id)
     outputs = sorted((tmp_path / "out").rglob("*"))
-    files = [p for p in outputs if p.is_file()]
-    assert len(files) == len(sources)  # each output exactly once, no temporary files
+    files = [p for p in outputs if p.is_file() and p.name != ".someone-elses.tmp"]
+    assert len(files) == len(sources)  # each output exactly once, no temporary files of ours
+    assert (tmp_path / "out" / ".someone-elses.tmp").read_bytes() == b"not ours"
     for path, mtime in finished_before.items():
         assert path.stat().st_mtime_ns == mtime  # finished before the kill: not rewritten
     for task in detail["tasks"]:
