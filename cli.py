@@ -26,6 +26,8 @@ jobs_app = typer.Typer(help="Restore jobs: their history, their tasks, and resum
 app.add_typer(jobs_app, name="jobs")
 hints_app = typer.Typer(help="Curator hint files (photochrom.hints/1): check them and start new ones.")
 app.add_typer(hints_app, name="hints")
+models_app = typer.Typer(help="The colorization models photochrom can use.")
+app.add_typer(models_app, name="models")
 
 DbOption = Annotated[Path, typer.Option("--db", help="The catalog file.", dir_okay=False)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -502,6 +504,52 @@ def hints_template(
     else:
         out.write_text(text)
         _stderr().print(f"wrote {out}")
+
+
+@models_app.callback(invoke_without_command=True)
+def models(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the models (the same as `models list`)."""
+    if ctx.invoked_subcommand is None:
+        models_list(as_json=as_json)
+
+
+@models_app.command("list")
+def models_list(as_json: JsonOption = False) -> None:
+    """Every registered model: name, input size, whether it takes hints, what it is."""
+    from dataclasses import asdict
+
+    from restore.models.registry import model_specs
+
+    specs = model_specs()
+    if as_json:
+        _print_json([asdict(spec) for spec in specs])
+        return
+    from rich.table import Table
+
+    table = Table("name", "input", "hints", "weights", "description", box=None)
+    for spec in specs:
+        hints = "needs" if spec.needs_hints else ("takes" if spec.takes_hints else "-")
+        table.add_row(spec.name, f"{spec.input_px}px", hints, spec.weights_file or "none", spec.description)
+    _print_table(table)
+
+
+@models_app.command("info")
+def models_info(name: Annotated[str, typer.Argument(metavar="NAME")], as_json: JsonOption = False) -> None:
+    """Everything a model declares: sizes, receptive field and tile overlap, hints, weights, licence."""
+    from dataclasses import asdict
+
+    from restore.models.registry import ModelError, get_spec
+
+    try:
+        spec = get_spec(name)
+    except ModelError as exc:
+        _fail(str(exc))
+    info = asdict(spec) | {"overlap_px": spec.overlap_px}
+    if as_json:
+        _print_json(info)
+        return
+    for key, value in info.items():
+        sys.stdout.write(f"{key:>19}  {value}\n")
 
 
 if __name__ == "__main__":

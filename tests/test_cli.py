@@ -89,7 +89,9 @@ def test_help_does_not_import_heavy_modules() -> None:
 
 
 def test_every_command_has_help() -> None:
-    commands = [["ingest"], ["scans"], ["scans", "list"], ["scans", "show"], ["restore"], ["colorize"], ["jobs"], ["jobs", "list"], ["jobs", "show"], ["jobs", "resume"]]
+    commands = [["ingest"], ["scans"], ["scans", "list"], ["scans", "show"], ["restore"], ["colorize"], ["jobs"], ["jobs", "list"],
+                ["jobs", "show"], ["jobs", "resume"], ["hints"], ["hints", "validate"], ["hints", "template"], ["models"],
+                ["models", "list"], ["models", "info"]]
     for args in [["--help"]] + [c + ["--help"] for c in commands]:
         result = _run(*args)
         assert result.exit_code == 0 and "Usage" in result.stdout, args
@@ -175,3 +177,12 @@ def test_colorize_with_a_hint_file(tmp_path: Path, make_scan) -> None:
     assert np.hypot(lab[10, 40, 1] - 15, lab[10, 40, 2] - 10) <= 3.0
     no_hints = _run("colorize", str(scan), "-o", str(tmp_path / "out2"), "--model", "propagate", "--json")
     assert "result is uncoloured" in json.loads(no_hints.stdout)["written"][0]["notes"]
+
+
+def test_models_list_and_info() -> None:
+    names = [m["name"] for m in json.loads(_run("models", "list", "--json").stdout)]
+    assert {"ramp", "propagate"} <= set(names)
+    info = json.loads(_run("models", "info", "propagate", "--json").stdout)
+    assert (info["needs_hints"], info["input_px"], info["overlap_px"]) == (True, 384, 96)
+    missing = _run("models", "info", "nope")
+    assert missing.exit_code == 2 and "unknown model 'nope'; available:" in missing.stderr
