@@ -2,17 +2,19 @@
 upsampling, recombination with the scan's own lightness, saturation, and writing.
 
 1. Read the scan upright; keep its full-resolution CIE L* (`l_full`).
-2. Global pass: the whole scan squeezed to the model's input gives image-level colours.
+2. Global pass: the whole scan squeezed to the model's input gives image-level colours
+   (curator hints, rasterized at that scale, go in with it).
 3. Patch pass: the scan at a working resolution (`working_scale` times the model's input
-   on the long side, never above the scan's own) cut into overlapping model-sized
-   patches. Hint-taking models get the global colours as a lattice of context hints,
-   so neighbouring patches agree; other models have each patch's mean colour pulled to
-   the global pass's mean over the same area.
-4. The patches' a*b* are stitched (patches/), upsampled to full resolution by a guided
-   filter whose guide is the scan's own L* (colour stops at edges instead of bleeding),
-   and recombined with that L*, strip by strip to bound memory.
+   on the long side, or the model's own `working_px`; never above the scan's own) cut into
+   overlapping model-sized patches. Hint-taking models get the global colours as a
+   lattice of context hints, so neighbouring patches agree, and the curator's hints where
+   they fall; other models have each patch's mean colour pulled to the global pass's.
+4. The patches' a*b* are stitched (patches/), upsampled to full resolution by a fast
+   guided filter whose guide is the scan's own L* (colour stops at edges instead of
+   bleeding), and recombined with that L*, strip by strip to bound memory.
 5. Saturation: chroma times `saturation`, full in midtones, fading to none at black and
-   white (gain = 1 + (saturation - 1) * 4x(1 - x), x = L*/100).
+   white (gain = 1 + (saturation - 1) * 4x(1 - x), x = L*/100); then the hints are made
+   to hold (restore/hold.py), whatever the model did with them.
 6. Written in the scan's format and depth (restore/output.py).
 """
 
