@@ -113,3 +113,22 @@ def test_propagate_spreads_a_hint_through_its_region_and_not_across_edges() -> N
     np.testing.assert_allclose(ab[:, :55].reshape(-1, 2).mean(axis=0), (25.0, 15.0), atol=1.0)
     np.testing.assert_allclose(ab[:, 65:].reshape(-1, 2).mean(axis=0), (-15.0, -20.0), atol=1.0)
     assert not propagate(l_hw, hint_ab, np.zeros_like(mask)).any()  # no hints: no colour
+
+
+def test_a_hint_on_a_sharp_edge_still_holds() -> None:
+    # Large enough that the correction's grid is coarser than the scan, so the hint falls
+    # between grid nodes whose lightness differs from its own pixel's: the weights must be
+    # solved against that reading, not the kernel's value at the hint itself.
+    gray = np.where(np.arange(1500)[None, :] < 751, 30, 235).astype(np.uint8).repeat(1000, axis=0)
+    scan = read_scan_from_array(gray)
+    hints = [Hint(x_px=751, y_px=500, ab=(-12.0, 10.0), radius_px=3.0), Hint(x_px=750, y_px=300, ab=(8.0, -10.0), radius_px=3.0)]
+    lab = rgb_to_lab(colorize(scan, FlatOrange(), SETTINGS, hints=hints))
+    for hint in hints:
+        assert np.hypot(*(lab[int(hint.y_px), int(hint.x_px), 1:] - hint.ab)) <= 3.0
+
+
+def read_scan_from_array(gray: np.ndarray):  # noqa: ANN201
+    from restore.colour import gray_to_lightness
+    from restore.pixels import Metadata, ScanPixels
+
+    return ScanPixels("PNG", gray_to_lightness(gray), 8, None, "monochrome", Metadata())
