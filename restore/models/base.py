@@ -9,10 +9,20 @@ Array contract (checked once, in `check_batch`):
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+
+#: Where shipped weights live; files a user imports live under the user's model folder.
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+
+
+class ModelError(Exception):
+    """A model cannot be found or loaded; the message is one line for people."""
 
 
 @dataclass(frozen=True)
@@ -58,3 +68,26 @@ def check_batch(spec: ModelSpec, l_bhw: np.ndarray, hint_ab_bhw2: np.ndarray, hi
         raise ValueError(f"{spec.name}: l_bhw must be B x {s} x {s} float32, got {l_bhw.shape} {l_bhw.dtype}")
     if hint_ab_bhw2.shape != l_bhw.shape + (2,) or hint_mask_bhw.shape != l_bhw.shape:
         raise ValueError(f"{spec.name}: hint arrays {hint_ab_bhw2.shape}, {hint_mask_bhw.shape} do not match {l_bhw.shape}")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verified_weights(spec: ModelSpec, directory: Path = WEIGHTS_DIR) -> Path:
+    """The path of `spec`'s weights file, after checking it exists and has its SHA-256."""
+    if spec.weights_file is None:
+        raise ModelError(f"model {spec.name!r} has no weights file")
+    path = directory / spec.weights_file
+    if not path.is_file():
+        raise ModelError(f"{path}: weights file of model {spec.name!r} is missing")
+    actual = file_sha256(path)
+    if actual != spec.weights_sha256:
+        raise ModelError(
+            f"{path}: SHA-256 {actual[:16]}... is not model {spec.name!r}'s {str(spec.weights_sha256)[:16]}...: the file is corrupted or replaced"
+        )
+    return path

