@@ -172,7 +172,10 @@ class LiteColorNet(nn.Module):
 
 def save_weights(net: LiteColorNet, path: Path) -> None:
     """The shipped form: config plus the state dict in float16 (written atomically)."""
-    state = {k: v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu() for k, v in net.state_dict().items()}
+    state = {
+        k: (v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu()).contiguous()
+        for k, v in net.state_dict().items()
+    }
     temporary = path.with_name(path.name + ".tmp")
     torch.save({"format": WEIGHTS_FORMAT, "config": net.config.to_dict(), "state_dict": state}, temporary)
     temporary.replace(path)

@@ -441,11 +441,10 @@ def train(settings: TrainSettings, progress: Progress | None = None) -> dict[str
         history.append(record)
         if epoch == first_epoch == 0 and settings.max_minutes is not None:
             epochs = max(1, min(epochs, int(settings.max_minutes * 60 / record["seconds"])))
-        plain = net.to(memory_format=torch.contiguous_format)
         _save_atomic(
             {
                 "config": settings.config.to_dict(),
-                "model": plain.state_dict(),
+                "model": net.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "class_weights": class_weights.cpu(),
                 "epochs": epochs,
@@ -455,9 +454,7 @@ def train(settings: TrainSettings, progress: Progress | None = None) -> dict[str
             },
             checkpoint_path,
         )
-        save_weights(plain, settings.out / "lite.pt")
+        save_weights(net, settings.out / "lite.pt")
         (settings.out / "history.json").write_text(json.dumps(history, indent=1))
-        if device.type == "cuda":
-            net = net.to(memory_format=torch.channels_last)
         progress.epoch_done(record)
     return {"epochs": epochs, "history": history, "weights": str(settings.out / "lite.pt"), "seconds": time.perf_counter() - started}
