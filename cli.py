@@ -589,6 +589,54 @@ def train(
         console.print(f"weights: {result['weights']}")
 
 
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Folder of colour photos.")],
+    models: Annotated[list[str] | None, typer.Option("--model", help="A model to measure (repeat for more; default: lite and propagate).")] = None,
+    counts: Annotated[str, typer.Option("--counts", help="Hint counts, comma-separated.")] = "0,1,10,50,100",
+    seed: Annotated[int, typer.Option()] = 2024,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N photos (in name order).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes (one photo each at a time).")] = 1,
+    saturation: SaturationOption = 1.15,
+    out: Annotated[Path, typer.Option("--out", help="Where the JSON report and the markdown table go.")] = Path("evaluation"),
+    as_json: JsonOption = False,
+) -> None:
+    """iColoriT's hint-count protocol through the whole pipeline: PSNR, colourfulness and
+    the chroma error at hint points, with the gray baseline; writes OUT/evaluation.json and
+    OUT/evaluation.md."""
+    from restore.evaluate import EvaluateError, EvaluateSettings, markdown_table
+    from restore.evaluate import evaluate as run_evaluation
+
+    try:
+        hint_counts = tuple(int(c) for c in counts.split(","))
+    except ValueError:
+        _fail(f"--counts {counts}: expected whole numbers separated by commas")
+    if any(c < 0 for c in hint_counts):
+        _fail(f"--counts {counts}: counts cannot be negative")
+    settings = EvaluateSettings(
+        data=data, models=tuple(models or ("lite", "propagate")), counts=hint_counts, seed=seed, limit=limit,
+        workers=workers, saturation=saturation,
+    )
+    try:
+        with _progress("evaluate") as bar:
+            task = bar.add_task("", total=None)
+
+            def progress(done: int, total: int, photo: str) -> None:
+                bar.update(task, completed=done, total=total, description=photo)
+
+            report = run_evaluation(settings, progress)
+    except EvaluateError as exc:
+        _fail(str(exc))
+    out.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(report)
+    (out / "evaluation.json").write_text(json.dumps(report, indent=1))
+    (out / "evaluation.md").write_text(table)
+    if as_json:
+        _print_json({k: report[k] for k in ("settings", "photos", "summary")})
+    else:
+        sys.stdout.write(table)
+
+
 class _TrainProgress:
     """Shows `photochrom train` on stderr: a bar per epoch, a line per finished epoch."""
 
