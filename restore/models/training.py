@@ -111,7 +111,7 @@ def _load_one(path: Path, side: int) -> np.ndarray | None:
             size = (max(side, round(image.width * scale)), max(side, round(image.height * scale)))
             image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
             left, top = (image.width - side) // 2, (image.height - side) // 2
-            return np.asarray(image.crop((left, top, left + side, top + side)))
+            return np.array(image.crop((left, top, left + side, top + side)))
     except (OSError, ValueError):
         return None
 

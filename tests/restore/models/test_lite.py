@@ -1,0 +1,82 @@
+"""The default model: registered, its shipped weights checked by SHA-256 and loaded
+strictly, and it colorizes (and follows a hint) through the Colorizer interface."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from restore.models.base import ModelError, file_sha256, verified_weights
+from restore.models.lite import SPEC, Lite, LiteColorNet, LiteConfig, load_weights, save_weights
+from restore.models.registry import create_model, get_spec, model_specs
+
+TINY = LiteConfig(input_px=64, dim=32, depth=1, heads=2)
+
+
+def test_registry_finds_every_model_and_lite_declares_itself() -> None:
+    names = {spec.name for spec in model_specs()}
+    assert {"lite", "propagate", "ramp"} <= names
+    spec = get_spec("lite")
+    assert spec.takes_hints and spec.input_px == 224 and spec.weights_file and len(spec.weights_sha256 or "") == 64
+    assert spec.licence
+
+
+def test_shipped_weights_have_their_sha256_and_size_limit() -> None:
+    path = verified_weights(SPEC)
+    assert path.stat().st_size <= 30 * 2**20
+    assert file_sha256(path) == SPEC.weights_sha256
+
+
+def test_a_corrupted_weights_file_is_refused_with_its_path(tmp_path: Path) -> None:
+    shipped = verified_weights(SPEC)
+    broken = tmp_path / SPEC.weights_file
+    data = bytearray(shipped.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    broken.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=r"lite\.pt: SHA-256 .* corrupted"):
+        verified_weights(SPEC, tmp_path)
+    with pytest.raises(ModelError, match="missing"):
+        verified_weights(SPEC, tmp_path / "nowhere")
+
+
+def test_weights_load_strictly(tmp_path: Path) -> None:
+    net = LiteColorNet(TINY)
+    path = tmp_path / "tiny.pt"
+    save_weights(net, path)
+    loaded = load_weights(path)
+    assert loaded.config == TINY
+    blob = torch.load(path, weights_only=True)
+    del blob["state_dict"]["head_ab.weight"]
+    torch.save(blob, path)
+    with pytest.raises(ModelError, match="head_ab.weight"):
+        load_weights(path)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="not a photochrom-lite weights file"):
+        load_weights(path)
+
+
+def test_lite_colorizes_a_batch_and_follows_a_hint() -> None:
+    model = create_model("lite")
+    side = model.spec.input_px
+    y, x = np.mgrid[0:side, 0:side]
+    l = np.stack([(30 + 40 * x / side).astype(np.float32)] * 2)
+    hint_ab, hint_mask = np.zeros((2, side, side, 2), np.float32), np.zeros((2, side, side), np.float32)
+    hint_ab[1, 100:104, 100:104] = (-40.0, -40.0)  # a strong blue-green
+    hint_mask[1, 100:104, 100:104] = 1.0
+    ab = model.colorize(l, hint_ab, hint_mask)
+    assert ab.shape == (2, side, side, 2) and ab.dtype == np.float32 and np.isfinite(ab).all()
+    at_hint = ab[:, 100:104, 100:104].mean(axis=(1, 2))
+    assert np.hypot(*(at_hint[1] - (-40.0, -40.0))) < np.hypot(*(at_hint[0] - (-40.0, -40.0))) - 10
+    assert np.hypot(*(at_hint[1] - (-40.0, -40.0))) < 15
+    with pytest.raises(ValueError, match="B x 224 x 224"):
+        model.colorize(l[:, :100], hint_ab, hint_mask)
+
+
+def test_spec_is_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SPEC.input_px = 1  # type: ignore[misc]
+    assert isinstance(create_model("lite"), Lite)
