@@ -237,7 +237,9 @@ def colorize_working(
     results: list[tuple[Tile, np.ndarray]] = []
     for batch in _batches(grid.tiles, spec.batch_size):
         l_batch = np.stack([_to_side(l_work[t.halo.slices], side) for t in batch])
-        ab_batch = np.stack([_to_side(hint_ab[t.halo.slices], side) for t in batch])
+        # Hints are resized like their mask (nearest): interpolating a*b* would mix a hint
+        # with the zeros around it, so a scan smaller than the model got diluted hints.
+        ab_batch = np.stack([_to_side(hint_ab[t.halo.slices], side, nearest=True) for t in batch])
         mask_batch = np.stack([_to_side(hint_mask[t.halo.slices], side, nearest=True) for t in batch])
         predicted = model.colorize(l_batch, ab_batch, mask_batch)
         for tile, ab in zip(batch, predicted):
