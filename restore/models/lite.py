@@ -50,7 +50,7 @@ SPEC = ModelSpec(
     takes_hints=True,
     licence="MIT (weights trained by photochrom on the data listed in weights/lite.md)",
     weights_file="lite.pt",
-    weights_sha256="0" * 64,  # replaced when weights are shipped
+    weights_sha256="fda7588fb9ebbcf2b2b6d0af0c66b233474ec15bca512cca16d48ec225327f06",
     batch_size=8,
 )
 

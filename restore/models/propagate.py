@@ -49,8 +49,9 @@ _PULL_TO_GRAY = 1e-6
 _VARIANCE_CAP = 0.05**2
 
 
-def propagate(l_hw: np.ndarray, hint_ab_hw2: np.ndarray, hint_mask_hw: np.ndarray) -> np.ndarray:
-    """a*b* (H x W x 2 float32) spreading the hinted pixels' chroma by lightness similarity."""
+def propagate(l_hw: np.ndarray, hint_ab_hw2: np.ndarray, hint_mask_hw: np.ndarray, pull: float = _PULL_TO_GRAY) -> np.ndarray:
+    """a*b* (H x W x 2 float32) spreading the hinted pixels' chroma by lightness similarity;
+    `pull` ties every pixel to zero chroma (larger: hints reach less far)."""
     height, width = l_hw.shape
     hinted = (hint_mask_hw > 0).ravel()
     if not hinted.any():
@@ -71,7 +72,7 @@ def propagate(l_hw: np.ndarray, hint_ab_hw2: np.ndarray, hint_mask_hw: np.ndarra
     r, c, w = np.concatenate(rows), np.concatenate(cols), np.concatenate(weights)
     n = height * width
     affinity = coo_matrix((np.concatenate([w, w]), (np.concatenate([r, c]), np.concatenate([c, r]))), shape=(n, n)).tocsr()
-    laplacian = (diags(np.asarray(affinity.sum(axis=1)).ravel() + _PULL_TO_GRAY) - affinity).tocsr()
+    laplacian = (diags(np.asarray(affinity.sum(axis=1)).ravel() + pull) - affinity).tocsr()
     free = ~hinted
     known = hint_ab_hw2.reshape(-1, 2)[hinted].astype(np.float64)
     system = laplacian[free][:, free]

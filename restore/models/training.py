@@ -407,7 +407,8 @@ def train(settings: TrainSettings, progress: Progress | None = None) -> dict[str
     generator = torch.Generator(device=device)
     started = time.perf_counter()
 
-    for epoch in range(first_epoch, epochs):
+    epoch = first_epoch
+    while epoch < epochs:  # not range(): --max-minutes sets `epochs` after the first epoch
         progress.epoch_started(epoch + 1, epochs, steps_per_epoch)
         epoch_started = time.perf_counter()
         order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(settings.seed * 7919 + epoch))
@@ -457,4 +458,5 @@ def train(settings: TrainSettings, progress: Progress | None = None) -> dict[str
         save_weights(net, settings.out / "lite.pt")
         (settings.out / "history.json").write_text(json.dumps(history, indent=1))
         progress.epoch_done(record)
+        epoch += 1
     return {"epochs": epochs, "history": history, "weights": str(settings.out / "lite.pt"), "seconds": time.perf_counter() - started}
