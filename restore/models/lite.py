@@ -82,6 +82,42 @@ def ab_bins() -> torch.Tensor:
     return ab.T[in_gamut].contiguous()
 
 
+FIELD_LEVELS = 4  # "a hint within this cell" flags: at the field's scale and 3 coarser ones
+FIELD_CHANNELS = 2 + FIELD_LEVELS
+
+
+def hint_field(hints_b3hw: torch.Tensor, sizes: list[torch.Size]) -> list[torch.Tensor]:
+    """The hints spread over the whole image by pull-push interpolation (Gortler et al.
+    1996), for each size in `sizes` (finest first): B x FIELD_CHANNELS x h x w of the
+    interpolated a*b* / 110 (each cell the mean of its hints, else the coarser level's
+    bilinear value, down to the mean of all hints) and flags saying at which scales a hint
+    is near. It hands every region the colour of its nearest hints at once, so the network
+    has only to learn when to trust it; without hints it is all zeros."""
+    weighted, mask = hints_b3hw[:, :2], hints_b3hw[:, 2:]
+    pyramid = [(weighted, mask)]
+    while min(pyramid[-1][1].shape[-2:]) > 1:
+        pyramid.append((F.avg_pool2d(pyramid[-1][0], 2, ceil_mode=True), F.avg_pool2d(pyramid[-1][1], 2, ceil_mode=True)))
+    total = mask.sum(dim=(2, 3), keepdim=True)
+    field = weighted.sum(dim=(2, 3), keepdim=True) / total.clamp(min=1e-6)
+    by_size: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+    for level_weighted, level_mask in reversed(pyramid):
+        coarser = F.interpolate(field, size=level_mask.shape[-2:], mode="bilinear", align_corners=False)
+        here = level_mask > 0
+        field = torch.where(here, level_weighted / level_mask.clamp(min=1e-6), coarser)
+        by_size[tuple(level_mask.shape[-2:])] = (field, here.to(field.dtype))
+    out = []
+    for size in sizes:
+        size = tuple(size)
+        if size not in by_size:
+            raise ValueError(f"hint field: size {size} is not a level of the hint pyramid")
+        field, _ = by_size[size]
+        levels = sorted((s for s in by_size if s[0] <= size[0] and s[1] <= size[1]), reverse=True)[:FIELD_LEVELS]
+        flags = [F.interpolate(by_size[s][1], size=size, mode="nearest") for s in levels]
+        flags += [torch.zeros_like(flags[0])] * (FIELD_LEVELS - len(flags))
+        out.append(torch.cat([field, *flags], dim=1))
+    return out
+
+
 class SepBlock(nn.Module):
     """1x1 projection, depthwise 3x3, 1x1, with a residual: cheap at high resolution."""
 
@@ -123,6 +159,12 @@ class LiteColorNet(nn.Module):
         self.up4 = SepBlock(128 + c4 + 3, 64)
         self.up2 = SepBlock(64 + c2 + 3, 32)
         self.head_ab = nn.Conv2d(32, 2, 3, padding=1)
+        # The hint field (see `hint_field`) enters at every scale through 1x1 convolutions,
+        # zero-initialised so that a model trained without them starts unchanged.
+        self.field16 = self._zero_conv(FIELD_CHANNELS, dim)
+        self.field8 = self._zero_conv(FIELD_CHANNELS, 128)
+        self.field4 = self._zero_conv(FIELD_CHANNELS, 64)
+        self.field2 = self._zero_conv(FIELD_CHANNELS, 32)
         bins = ab_bins() if bins is None else bins
         self.register_buffer("bins", bins, persistent=False)
         self.head_bins = nn.Conv2d(64, len(bins), 1)
@@ -132,15 +174,16 @@ class LiteColorNet(nn.Module):
         x = (gray[:, None].expand(-1, 3, -1, -1) - 0.5) / 0.5  # tf_efficientnet_lite0's normalisation
         f2, f4, f8, f16, f32 = self.backbone(x)
         hints = torch.cat([hint_ab_b2hw / AB_SCALE * hint_mask_b1hw, hint_mask_b1hw], dim=1)
+        fields = hint_field(hints, [f.shape[-2:] for f in (f2, f4, f8, f16)])
         tokens = self.proj16(f16) + F.interpolate(self.proj32(f32), size=f16.shape[-2:], mode="nearest")
-        tokens = tokens + self.hint_embed(hints)
+        tokens = tokens + self.hint_embed(hints) + self.field16(fields[3])
         b, c, h, w = tokens.shape
         seq = tokens.flatten(2).transpose(1, 2) + self._pos(h, w)
         seq = self.norm(self.blocks(seq))
         x = seq.transpose(1, 2).reshape(b, c, h, w)
-        x = self.up8(self._fuse(x, f8, hints))
-        x4 = self.up4(self._fuse(x, f4, hints))
-        x = self.up2(self._fuse(x4, f2, hints))
+        x = self.up8(self._fuse(x, f8, hints)) + self.field8(fields[2])
+        x4 = self.up4(self._fuse(x, f4, hints)) + self.field4(fields[1])
+        x = self.up2(self._fuse(x4, f2, hints)) + self.field2(fields[0])
         ab = F.interpolate(self.head_ab(x), size=l_b1hw.shape[-2:], mode="bilinear", align_corners=False) * AB_SCALE
         if with_bins or self.config.output_mix > 0:
             logits = self.head_bins(x4)
@@ -162,6 +205,13 @@ class LiteColorNet(nn.Module):
             return self.pos
         grid = self.pos.reshape(1, side, side, -1).permute(0, 3, 1, 2)
         return F.interpolate(grid, size=(h, w), mode="bicubic", align_corners=False).flatten(2).transpose(1, 2)
+
+    @staticmethod
+    def _zero_conv(channels_in: int, channels_out: int) -> nn.Conv2d:
+        conv = nn.Conv2d(channels_in, channels_out, 1)
+        nn.init.zeros_(conv.weight)
+        nn.init.zeros_(conv.bias)
+        return conv
 
     @staticmethod
     def _fuse(x: torch.Tensor, skip: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:

