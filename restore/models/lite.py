@@ -34,6 +34,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from restore.models.base import ModelSpec, check_batch, verified_weights
+from restore.models.propagate import propagate
 from restore.models.registry import ModelError, register
 from restore.models.torch_colour import lab_to_linear_rgb, lightness_to_gray
 
@@ -41,6 +42,7 @@ WEIGHTS_FORMAT = "photochrom-lite/1"
 AB_SCALE = 110.0  # a*, b* are predicted divided by this
 BIN_STEP = 10.0  # a*b* quantisation for the classification head (Zhang et al.'s grid)
 ANNEAL_T = 0.38  # Zhang et al.'s annealed-mean temperature
+RESIDUAL_PULL = 1e-5  # see spread_residuals
 
 SPEC = ModelSpec(
     name="lite",
@@ -50,7 +52,7 @@ SPEC = ModelSpec(
     takes_hints=True,
     licence="MIT (weights trained by photochrom on the data listed in weights/lite.md)",
     weights_file="lite.pt",
-    weights_sha256="fda7588fb9ebbcf2b2b6d0af0c66b233474ec15bca512cca16d48ec225327f06",
+    weights_sha256="026859d78f1092d512fab0fb906a335e59468247f13fa6359bcbe77fe4b77e86",
     batch_size=8,
 )
 
@@ -263,4 +265,22 @@ class Lite:
                 torch.from_numpy(hint_ab_bhw2).permute(0, 3, 1, 2),
                 torch.from_numpy(hint_mask_bhw)[:, None],
             )
-        return np.ascontiguousarray(ab.permute(0, 2, 3, 1).numpy(), dtype=np.float32)
+        ab_bhw2 = np.ascontiguousarray(ab.permute(0, 2, 3, 1).numpy(), dtype=np.float32)
+        for i in np.flatnonzero(hint_mask_bhw.reshape(len(l_bhw), -1).any(axis=1)):
+            ab_bhw2[i] += spread_residuals(l_bhw[i], hint_ab_bhw2[i], hint_mask_bhw[i], ab_bhw2[i])
+        return ab_bhw2
+
+
+def spread_residuals(l_hw: np.ndarray, hint_ab_hw2: np.ndarray, hint_mask_hw: np.ndarray, ab_hw2: np.ndarray) -> np.ndarray:
+    """What the hints still ask of the network's a*b*, spread edge-aware over the input.
+
+    The network brings the semantic prior and a first answer to the hints; its leftover
+    error at the hint points (hint minus prediction) is propagated by Levin et al.'s
+    optimisation (the `propagate` model's solver), tied weakly to zero so that regions no
+    hint reaches keep the network's colours. At 224 px on 32 dev photos, PSNR with
+    1 / 10 / 100 hints: network alone 25.84 / 26.34 / 27.50 dB, propagate alone
+    25.23 / 27.59 / 31.66, both 26.11 / 28.33 / 31.74 (pull 1e-5; 1e-6: 25.56 / 28.36 /
+    31.74; 1e-4: 26.09 / 28.02 / 31.69).
+    """
+    residual = (hint_ab_hw2 - ab_hw2) * hint_mask_hw[..., None]
+    return propagate(l_hw, residual, hint_mask_hw, pull=RESIDUAL_PULL)
