@@ -268,7 +268,7 @@ def _run_job_with_progress(catalog, job_id: int, scheduler: str, workers: int, a
 def restore(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: restored/job-<id>).")] = None,
     db: DbOption = DEFAULT_DB,
-    model: ModelOption = "ramp",
+    model: ModelOption = "lite",
     scheduler: SchedulerOption = "local",
     workers: WorkersOption = 0,
     saturation: SaturationOption = 1.15,
@@ -306,7 +306,7 @@ def restore(
 def colorize(
     inputs: Annotated[list[Path], typer.Argument(help="Scan files or folders (searched recursively).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.", file_okay=False)],
-    model: ModelOption = "ramp",
+    model: ModelOption = "lite",
     saturation: SaturationOption = 1.15,
     fmt: FormatOption = None,
     include_colour: IncludeColourOption = False,

@@ -68,7 +68,7 @@ def tool_version() -> str:
 class RestoreSettings:
     """Everything that decides a result's pixels (recorded with every job and result)."""
 
-    model: str = "ramp"
+    model: str = "lite"
     saturation: float = DEFAULT_SATURATION
     working_scale: float = 3.0  # working resolution's long side, in model inputs
     output_format: str | None = None  # "TIFF", "PNG", "JPEG"; None = the scan's own

@@ -115,7 +115,7 @@ def test_restore_and_jobs_commands(tmp_path: Path, make_scan) -> None:
     jobs = json.loads(_run("jobs", "list", "--db", db, "--json").stdout)
     assert [(j["id"], j["status"], j["tasks"]) for j in jobs] == [(1, "finished", {"done": 1, "skipped": 1, "failed": 1})]
     shown = json.loads(_run("jobs", "show", "1", "--db", db, "--json").stdout)
-    assert shown["settings"]["restore"]["model"] == "ramp"
+    assert shown["settings"]["restore"]["model"] == "lite"  # the default
     resumed = _run("jobs", "resume", "1", "--db", db, "--scheduler", "synchronous", "--json")
     assert json.loads(resumed.stdout)["done"] == 1  # nothing left to do, nothing redone
     assert _run("jobs", "show", "9", "--db", db).exit_code == 2

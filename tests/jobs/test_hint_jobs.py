@@ -36,7 +36,7 @@ def _archive(tmp_path: Path, first: str, second: str) -> Path:
 
 
 def _restore(catalog, tmp_path: Path, out: str, hints: Path):  # noqa: ANN001, ANN202
-    settings = JobSettings(restore=RestoreSettings(), out_dir=str(tmp_path / out), hints_dir=str(hints))
+    settings = JobSettings(restore=RestoreSettings(model="ramp"), out_dir=str(tmp_path / out), hints_dir=str(hints))
     job_id, current = create_restore_job(catalog, settings)
     return run_job(catalog, job_id, scheduler="synchronous"), current
 

@@ -17,7 +17,7 @@ from restore.models.registry import create_model
 from restore.pipeline import RestoreSettings, colorize, restore_file
 from restore.pixels import read_scan
 
-SETTINGS = RestoreSettings()
+SETTINGS = RestoreSettings(model="ramp")
 
 
 class FlatOrange:
