@@ -27,6 +27,7 @@ test: $(BIN)/photochrom
 bench: $(BIN)/photochrom
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/restore.py
+	$(BIN)/python bench/global_pass.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) bench/out
