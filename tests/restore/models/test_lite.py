@@ -80,3 +80,35 @@ def test_spec_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         SPEC.input_px = 1  # type: ignore[misc]
     assert isinstance(create_model("lite"), Lite)
+
+
+def test_hint_field_spreads_hints_everywhere_and_keeps_them_where_given() -> None:
+    from restore.models.lite import FIELD_CHANNELS, hint_field
+
+    hints = torch.zeros(2, 3, 64, 64)
+    hints[1, :2, 10:12, 40:42] = torch.tensor([0.3, -0.2])[:, None, None]  # a*b* / 110
+    hints[1, 2, 10:12, 40:42] = 1.0
+    hints[1, :2, 50:52, 6:8] = torch.tensor([-0.1, 0.4])[:, None, None]
+    hints[1, 2, 50:52, 6:8] = 1.0
+    sizes = [torch.Size([32, 32]), torch.Size([16, 16]), torch.Size([8, 8]), torch.Size([4, 4])]
+    fields = hint_field(hints, sizes)
+    assert [tuple(f.shape) for f in fields] == [(2, FIELD_CHANNELS, s[0], s[1]) for s in sizes]
+    assert all(torch.all(f[0] == 0) for f in fields)  # no hints, no field
+    finest = fields[0][1]
+    assert torch.allclose(finest[:2, 5, 20], torch.tensor([0.3, -0.2]))  # each hint in its own cell
+    assert torch.allclose(finest[:2, 25, 3], torch.tensor([-0.1, 0.4]))
+    assert torch.all(finest[:2].abs().sum(dim=0) > 0)  # and something everywhere else
+    assert finest[2, 5, 20] == 1 and finest[2, 0, 0] == 0  # the flag: a hint in this cell
+
+
+def test_one_hint_alone_colours_a_uniform_input_everywhere() -> None:
+    from restore.models.lite import spread_residuals
+
+    side = 64
+    l_hw = np.full((side, side), 50.0, np.float32)
+    ab = np.zeros((side, side, 2), np.float32)
+    hint_ab, mask = np.zeros((side, side, 2), np.float32), np.zeros((side, side), np.float32)
+    hint_ab[5, 5], mask[5, 5] = (30.0, -20.0), 1.0
+    corrected = ab + spread_residuals(l_hw, hint_ab, mask, ab)
+    assert np.allclose(corrected[5, 5], (30.0, -20.0))
+    assert np.allclose(corrected[60, 60], (30.0, -20.0), atol=3.0)  # nothing stops it: same lightness
