@@ -518,19 +518,47 @@ def models_list(as_json: JsonOption = False) -> None:
     """Every registered model: name, input size, whether it takes hints, what it is."""
     from dataclasses import asdict
 
-    from restore.models.registry import model_specs
+    from restore.models.registry import get_spec, model_specs
 
-    specs = model_specs()
+    specs = [get_spec(spec.name) for spec in model_specs()]
     if as_json:
-        _print_json([asdict(spec) for spec in specs])
+        _print_json([asdict(spec) | {"installed": _weights_state(spec)} for spec in specs])
         return
     from rich.table import Table
 
     table = Table("name", "input", "hints", "weights", "description", box=None)
     for spec in specs:
         hints = "needs" if spec.needs_hints else ("takes" if spec.takes_hints else "-")
-        table.add_row(spec.name, f"{spec.input_px}px", hints, spec.weights_file or "none", spec.description)
+        table.add_row(spec.name, f"{spec.input_px}px", hints, _weights_state(spec), spec.description)
     _print_table(table)
+
+
+def _weights_state(spec) -> str:  # noqa: ANN001
+    if spec.download is None:
+        return f"shipped ({spec.weights_file})" if spec.weights_file else "none needed"
+    if spec.weights_sha256:
+        return f"imported ({spec.weights_sha256[:12]})"
+    return f"not installed: download {spec.download}, then `photochrom models import {spec.name} FILE`"
+
+
+@models_app.command("import")
+def models_import(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The model the file is for (see `models list`).")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The downloaded checkpoint.", dir_okay=False)],
+    as_json: JsonOption = False,
+) -> None:
+    """Check a downloaded checkpoint, extract its weights, and install them as --model NAME."""
+    from restore.models.base import ModelError
+    from restore.models.imported import import_checkpoint, models_dir
+
+    try:
+        record = import_checkpoint(name, file)
+    except ModelError as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(record | {"path": str(models_dir() / f"{name}.pt")})
+    else:
+        _stderr().print(f"imported {name}: {record['tensors']} tensors, SHA-256 {record['sha256']}, in {models_dir()}")
 
 
 @models_app.command("info")

@@ -40,6 +40,9 @@ class ModelSpec:
     batch_size: int = 8  # patches per call that fill the model well on a CPU
     needs_hints: bool = False  # colours only from hints (without them the result is gray)
     working_px: int | None = None  # the working resolution's long side, if the model needs its own
+    # Published weights the user downloads and imports (`photochrom models import`): where
+    # to get them. Such a model's weights_sha256 is that of the weights installed (or None).
+    download: str | None = None
 
     @property
     def overlap_px(self) -> int:

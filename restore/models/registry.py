@@ -52,11 +52,17 @@ def model_specs() -> list[ModelSpec]:
 
 
 def get_spec(name: str) -> ModelSpec:
+    """The model's spec; for imported models, with the installed weights' SHA-256."""
     _load_all()
     if name not in _FACTORIES:
         known = ", ".join(s.name for s in model_specs())
         raise ModelError(f"unknown model {name!r}; available: {known}")
-    return _FACTORIES[name][0]
+    spec = _FACTORIES[name][0]
+    if spec.download is not None:
+        from restore.models.imported import installed_spec
+
+        return installed_spec(spec)
+    return spec
 
 
 def create_model(name: str) -> Colorizer:
