@@ -34,6 +34,7 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import timm
 import torch
@@ -51,6 +52,8 @@ AB_SCALE = 110.0  # a*, b* are predicted divided by this
 BIN_STEP = 10.0  # a*b* quantisation for the classification head (Zhang et al.'s grid)
 ANNEAL_T = 0.38  # Zhang et al.'s annealed-mean temperature
 RESIDUAL_PULL = 1e-5  # see spread_residuals
+RESIDUAL_SCALE = 2  # the residual solve runs at 1/RESIDUAL_SCALE of the input's resolution
+RESIDUAL_TOL = 1e-4  # a hundredth of an a*b* unit on a correction of tens
 
 SPEC = ModelSpec(
     name="lite",
@@ -288,7 +291,17 @@ def spread_residuals(l_hw: np.ndarray, hint_ab_hw2: np.ndarray, hint_mask_hw: np
     hint reaches keep the network's colours. At 224 px on 32 dev photos, PSNR with
     1 / 10 / 100 hints: network alone 25.84 / 26.34 / 27.50 dB, propagate alone
     25.23 / 27.59 / 31.66, both 26.11 / 28.33 / 31.74 (pull 1e-5; 1e-6: 25.56 / 28.36 /
-    31.74; 1e-4: 26.09 / 28.02 / 31.69).
+    31.74; 1e-4: 26.09 / 28.02 / 31.69). The solve runs at half the input's resolution
+    (each hinted 2 x 2 block the mean of its hinted pixels' residuals) and is upsampled:
+    25.76 / 28.37 / 31.83 dB, at a fifth of the time; the correction is smooth, and the
+    pipeline's hold step makes each hint exact at its pixel anyway.
     """
+    height, width = l_hw.shape
+    size = (max(1, width // RESIDUAL_SCALE), max(1, height // RESIDUAL_SCALE))
     residual = (hint_ab_hw2 - ab_hw2) * hint_mask_hw[..., None]
-    return propagate(l_hw, residual, hint_mask_hw, pull=RESIDUAL_PULL)
+    l_small = cv2.resize(l_hw, size, interpolation=cv2.INTER_AREA)
+    mask_small = cv2.resize(hint_mask_hw, size, interpolation=cv2.INTER_AREA)
+    residual_small = cv2.resize(residual, size, interpolation=cv2.INTER_AREA) / np.maximum(mask_small, 1e-6)[..., None]
+    hinted = (mask_small > 0).astype(np.float32)
+    spread = propagate(l_small, residual_small * hinted[..., None], hinted, pull=RESIDUAL_PULL, tol=RESIDUAL_TOL)
+    return cv2.resize(spread, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -49,9 +49,12 @@ _PULL_TO_GRAY = 1e-6
 _VARIANCE_CAP = 0.05**2
 
 
-def propagate(l_hw: np.ndarray, hint_ab_hw2: np.ndarray, hint_mask_hw: np.ndarray, pull: float = _PULL_TO_GRAY) -> np.ndarray:
+def propagate(
+    l_hw: np.ndarray, hint_ab_hw2: np.ndarray, hint_mask_hw: np.ndarray, pull: float = _PULL_TO_GRAY, tol: float = 1e-6
+) -> np.ndarray:
     """a*b* (H x W x 2 float32) spreading the hinted pixels' chroma by lightness similarity;
-    `pull` ties every pixel to zero chroma (larger: hints reach less far)."""
+    `pull` ties every pixel to zero chroma (larger: hints reach less far); `tol` is the
+    solver's relative residual."""
     height, width = l_hw.shape
     hinted = (hint_mask_hw > 0).ravel()
     if not hinted.any():
@@ -81,7 +84,7 @@ def propagate(l_hw: np.ndarray, hint_ab_hw2: np.ndarray, hint_mask_hw: np.ndarra
     ab = np.zeros((n, 2))
     ab[hinted] = known
     for channel in range(2):
-        ab[free, channel] = solver.solve(-coupling @ known[:, channel], tol=1e-6, accel="cg")
+        ab[free, channel] = solver.solve(-coupling @ known[:, channel], tol=tol, accel="cg")
     return ab.reshape(height, width, 2).astype(np.float32)
 
 

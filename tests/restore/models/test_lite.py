@@ -110,5 +110,5 @@ def test_one_hint_alone_colours_a_uniform_input_everywhere() -> None:
     hint_ab, mask = np.zeros((side, side, 2), np.float32), np.zeros((side, side), np.float32)
     hint_ab[5, 5], mask[5, 5] = (30.0, -20.0), 1.0
     corrected = ab + spread_residuals(l_hw, hint_ab, mask, ab)
-    assert np.allclose(corrected[5, 5], (30.0, -20.0))
+    assert np.allclose(corrected[5, 5], (30.0, -20.0), atol=0.1)  # (solved at half resolution)
     assert np.allclose(corrected[60, 60], (30.0, -20.0), atol=3.0)  # nothing stops it: same lightness
