@@ -626,6 +626,7 @@ def evaluate(
     counts: Annotated[str, typer.Option("--counts", help="Hint counts, comma-separated.")] = "0,1,10,50,100",
     seed: Annotated[int, typer.Option()] = 2024,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N photos (in name order).")] = None,
+    sample: Annotated[int | None, typer.Option(min=1, help="N photos evenly spaced in name order.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Processes (one photo each at a time).")] = 1,
     saturation: SaturationOption = 1.15,
     out: Annotated[Path, typer.Option("--out", help="Where the JSON report and the markdown table go.")] = Path("evaluation"),
@@ -645,7 +646,7 @@ def evaluate(
         _fail(f"--counts {counts}: counts cannot be negative")
     settings = EvaluateSettings(
         data=data, models=tuple(models or ("lite", "propagate")), counts=hint_counts, seed=seed, limit=limit,
-        workers=workers, saturation=saturation,
+        sample=sample, workers=workers, saturation=saturation,
     )
     try:
         with _progress("evaluate") as bar:

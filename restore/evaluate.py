@@ -49,7 +49,8 @@ class EvaluateSettings:
     models: tuple[str, ...] = ("lite", "propagate")
     counts: tuple[int, ...] = (0, 1, 10, 50, 100)
     seed: int = 2024
-    limit: int | None = None
+    limit: int | None = None  # the first N photos in name order
+    sample: int | None = None  # N photos evenly spaced in name order (every source represented)
     workers: int = 1
     saturation: float = DEFAULT_SATURATION
 
@@ -89,13 +90,16 @@ def sample_hints(lab_hw3: np.ndarray, count: int, rng: np.random.Generator) -> l
     return points
 
 
-def photo_files(folder: Path, limit: int | None = None) -> list[Path]:
+def photo_files(folder: Path, limit: int | None = None, sample: int | None = None) -> list[Path]:
     if not folder.is_dir():
         raise EvaluateError(f"{folder}: not a folder of colour photos")
     photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
     if not photos:
         raise EvaluateError(f"{folder}: no photos ({', '.join(PHOTO_SUFFIXES)})")
-    return photos[:limit] if limit else photos
+    photos = photos[:limit] if limit else photos
+    if sample and sample < len(photos):
+        photos = [photos[i] for i in np.unique(np.linspace(0, len(photos) - 1, sample).round().astype(int))]
+    return photos
 
 
 def hint_errors(result_lab: np.ndarray, points: Sequence[dict[str, object]]) -> dict[str, float]:
@@ -173,7 +177,7 @@ def evaluate(settings: EvaluateSettings, progress: Callable[[int, int, str], Non
             get_spec(name)
         except ModelError as exc:
             raise EvaluateError(str(exc)) from exc
-    photos = photo_files(settings.data, settings.limit)
+    photos = photo_files(settings.data, settings.limit, settings.sample)
     rows: list[dict[str, object]] = []
     if settings.workers <= 1:
         results = (evaluate_photo(photo, settings) for photo in photos)

@@ -186,3 +186,21 @@ def test_models_list_and_info() -> None:
     assert (info["needs_hints"], info["input_px"], info["overlap_px"]) == (True, 384, 96)
     missing = _run("models", "info", "nope")
     assert missing.exit_code == 2 and "unknown model 'nope'; available:" in missing.stderr
+
+
+def test_models_import_from_the_command_line(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from tests.restore.models.test_zhang import official_checkpoint, save
+
+    monkeypatch.setenv("PHOTOCHROM_MODELS", str(tmp_path / "models"))
+    listed = {m["name"]: m for m in json.loads(_run("models", "list", "--json").stdout)}
+    assert listed["eccv16"]["installed"].startswith("not installed: download https://")
+    wrong = save(official_checkpoint("siggraph17"), tmp_path / "wrong.pth")
+    refused = _run("models", "import", "eccv16", str(wrong))
+    assert refused.exit_code == 2 and "wrong.pth" in refused.output and "missing" in refused.output
+    assert not (tmp_path / "models" / "eccv16.pt").exists()
+    right = save(official_checkpoint("eccv16"), tmp_path / "eccv16.pth")
+    imported = _run("models", "import", "eccv16", str(right), "--json")
+    assert imported.exit_code == 0, imported.output
+    record = json.loads(imported.stdout)
+    listed = {m["name"]: m for m in json.loads(_run("models", "list", "--json").stdout)}
+    assert listed["eccv16"]["weights_sha256"] == record["sha256"] and listed["eccv16"]["installed"].startswith("imported")

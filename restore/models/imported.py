@@ -118,8 +118,10 @@ def import_checkpoint(name: str, source: Path) -> dict[str, object]:
     checkpoint = _read_checkpoint(source, importable)
     try:
         state = dict(importable.extract(checkpoint))
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ModelError(f"{source}: not a {name} checkpoint (no weights where they should be: {exc})") from exc
+    except ModelError as exc:
+        raise ModelError(f"{source}: {exc}") from exc
     strict_load(importable.build(), state, f"{source}")
     folder = models_dir()
     folder.mkdir(parents=True, exist_ok=True)
