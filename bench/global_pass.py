@@ -55,10 +55,15 @@ def main() -> None:
     rng = np.random.default_rng(0)
     l_one = rng.uniform(0, 100, (1, side, side)).astype(np.float32)
     hint_ab, hint_mask = np.zeros((1, side, side, 2), np.float32), np.zeros((1, side, side), np.float32)
-    hint_mask[0, 100:102, 50:52] = 1
-    hint_ab[0, 100:102, 50:52] = (20, -30)
     report: dict[str, object] = {"threads": torch.get_num_threads(), "torch": torch.__version__}
+    # Without curator hints (the global pass of most scans): the network alone.
     report["cpu_batch1"] = summary(timings(lambda: model.colorize(l_one, hint_ab, hint_mask), args.runs))
+    # With 10 hints: the network and the solve that spreads its leftover hint error.
+    hinted_ab, hinted_mask = hint_ab.copy(), hint_mask.copy()
+    for y, x in rng.integers(0, side - 2, (10, 2)):
+        hinted_mask[0, y : y + 2, x : x + 2] = 1
+        hinted_ab[0, y : y + 2, x : x + 2] = rng.uniform(-40, 40, 2)
+    report["cpu_batch1_10_hints"] = summary(timings(lambda: model.colorize(l_one, hinted_ab, hinted_mask), max(5, args.runs // 5)))
     rep = (batch, 1, 1)
     l_b, ab_b, m_b = np.tile(l_one, rep), np.tile(hint_ab, rep + (1,)), np.tile(hint_mask, rep)
     report[f"cpu_batch{batch}_per_image"] = summary(timings(lambda: model.colorize(l_b, ab_b, m_b), max(5, args.runs // 5)), batch)

@@ -112,3 +112,19 @@ def test_one_hint_alone_colours_a_uniform_input_everywhere() -> None:
     corrected = ab + spread_residuals(l_hw, hint_ab, mask, ab)
     assert np.allclose(corrected[5, 5], (30.0, -20.0), atol=0.1)  # (solved at half resolution)
     assert np.allclose(corrected[60, 60], (30.0, -20.0), atol=3.0)  # nothing stops it: same lightness
+
+
+def test_folding_batch_norms_keeps_the_function() -> None:
+    import copy
+
+    from restore.models.lite import fold_batch_norms
+
+    net = load_weights(verified_weights(SPEC))
+    folded = fold_batch_norms(copy.deepcopy(net))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    generator = torch.Generator().manual_seed(0)
+    l = torch.rand(2, 1, 224, 224, generator=generator) * 100
+    ab, mask = torch.zeros(2, 2, 224, 224), torch.zeros(2, 1, 224, 224)
+    ab[:, :, 50:52, 60:62], mask[:, :, 50:52, 60:62] = 25.0, 1.0
+    with torch.no_grad():
+        assert (net(l, ab, mask) - folded(l, ab, mask)).abs().max() < 1e-3
