@@ -581,6 +581,40 @@ def models_info(name: Annotated[str, typer.Argument(metavar="NAME")], as_json: J
 
 
 @app.command()
+def export(
+    out: Annotated[Path, typer.Argument(help="Folder to export into (made if missing; an earlier export there is updated).")],
+    db: DbOption = DEFAULT_DB,
+    results: Annotated[str, typer.Option("--results", help="current (each scan's newest result), all (with history), or job:ID.")] = "current",
+    bag: Annotated[bool, typer.Option("--bag", help="Make OUT a BagIt bag (RFC 8493) with SHA-256 manifests.")] = False,
+    base_url: Annotated[str, typer.Option("--base-url", help="Where the export will be served; IIIF ids are absolute URLs under it.")] = "http://localhost:8000/",
+    as_json: JsonOption = False,
+) -> None:
+    """Export the catalog: a static before/after website, catalog.csv/.jsonl, IIIF manifests."""
+    from catalog.db import CatalogError
+    from catalog.export import ExportError, ExportSettings
+    from catalog.export import export as run_export
+
+    settings = ExportSettings(results=results, base_url=base_url, bag=bag)
+    with _open(db, create=False) as catalog, _progress("export") as bar:
+        task = bar.add_task("", total=None)
+        try:
+            summary = run_export(catalog, out, settings, lambda done, total: bar.update(task, completed=done, total=total))
+        except (ExportError, CatalogError) as exc:
+            bar.stop()
+            _fail(str(exc))
+    _print_failures(summary.failed)
+    if as_json:
+        _print_json(summary.to_dict())
+    else:
+        _stderr().print(
+            f"{summary.scans} scans, {summary.results} results; {summary.written} images made, "
+            f"{summary.unchanged} unchanged; open {Path(summary.site) / 'index.html'}",
+            highlight=False, soft_wrap=True,
+        )
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
 def train(
     data: Annotated[Path, typer.Option("--data", help="Folder of colour photos to train on.")] = Path("../shared/data/train"),
     out: Annotated[Path, typer.Option("--out", help="Where checkpoints, weights (lite.pt) and history.json go; an existing checkpoint there is resumed.")] = Path("train-out"),
