@@ -19,7 +19,8 @@ demo: $(BIN)/photochrom
 	$(BIN)/photochrom hints validate $(DEMO)/hints --db $(DEMO)/archive.db
 	$(BIN)/photochrom restore --db $(DEMO)/archive.db --out $(DEMO)/restored --hints $(DEMO)/hints
 	$(BIN)/photochrom jobs list --db $(DEMO)/archive.db
-	@echo "Catalog: $(DEMO)/archive.db   Scans: $(DEMO)/scans   Results: $(DEMO)/restored"
+	$(BIN)/photochrom export $(DEMO)/site --db $(DEMO)/archive.db
+	@echo "Catalog: $(DEMO)/archive.db   Scans: $(DEMO)/scans   Results: $(DEMO)/restored   Site: $(DEMO)/site/index.html"
 
 test: $(BIN)/photochrom
 	$(BIN)/python -m pytest
