@@ -29,6 +29,7 @@ bench: $(BIN)/photochrom
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/restore.py
 	$(BIN)/python bench/global_pass.py
+	$(BIN)/python bench/export.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) bench/out
