@@ -162,3 +162,28 @@ def test_an_existing_hint_file_is_returned_and_saved_in_place(scan: Path, tmp_pa
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_save_is_recorded_in_the_catalog_with_db(scan: Path, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from catalog.db import open_catalog
+    from catalog.ingest import ingest
+    from catalog.models import HintFileRecord
+
+    db = tmp_path / "archive.db"
+    with open_catalog(db) as catalog:
+        ingest(catalog, [scan])
+    server = make_server(scan, None, db, model="ramp")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        status, data = _post(server, "/api/save", {"points": [{"x": 3, "y": 4, "color": "#123456"}]})
+        assert status == 200 and json.loads(data)["recorded"] is True
+    finally:
+        server.shutdown()
+        server.server_close()
+    with open_catalog(db, create=False) as catalog, catalog.read() as session:
+        records = session.scalars(select(HintFileRecord)).all()
+        assert [(r.path, r.points, r.sha256) for r in records] == [
+            (str((scan.parent / "hints" / "street.json").resolve()), 1, json.loads(data)["sha256"])
+        ]
