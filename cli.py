@@ -526,8 +526,16 @@ def hints_edit(
     if db is not None and not db.exists():
         _fail(f"{db}: no catalog here (run `photochrom ingest` first, or pass --db)")
     _check_model(model)
+    on_save = None
+    if db is not None:
+        from catalog.queries import record_hint_file
+
+        def on_save(scan_sha256: str, hint_file) -> bool:  # noqa: ANN001
+            with _open(db, create=False) as catalog:
+                return record_hint_file(catalog, scan_sha256, hint_file.sha256, hint_file.path, len(hint_file.points))
+
     try:
-        server = make_server(scan, hints, db, model)
+        server = make_server(scan, hints, on_save, model)
     except (ScanError, HintError) as exc:
         _fail(str(exc))
     _stderr().print(f"editing hints for {scan} at {server.url}\n(Ctrl-C to stop)", highlight=False, soft_wrap=True)

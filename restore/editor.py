@@ -21,6 +21,7 @@ import secrets
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,6 +36,8 @@ IMAGE_LONG_SIDE = 1600
 PREVIEW_LONG_SIDE = 512
 MAX_BODY_BYTES = 4 * 1024 * 1024
 TOKEN_HEADER = "X-Photochrom-Token"
+#: Called after a save with (scan sha256, the saved HintFile); returns whether it recorded it.
+OnSave = Callable[[str, HintFile], bool]
 
 
 class EditorError(Exception):
@@ -66,13 +69,15 @@ def _lightness_to_rgb_u8(l_hw: np.ndarray) -> np.ndarray:
 class EditorSession:
     """One scan, its hint file, and the model that makes previews. Thread-safe."""
 
-    def __init__(self, scan_path: Path, hints_path: Path | None = None, db: Path | None = None, model: str = "lite") -> None:
+    def __init__(
+        self, scan_path: Path, hints_path: Path | None = None, on_save: OnSave | None = None, model: str = "lite"
+    ) -> None:
         from restore.models.registry import create_model
         from restore.pipeline import RestoreSettings
 
         self.scan_path = Path(scan_path)
         self.hints_path = Path(hints_path) if hints_path else default_hints_path(self.scan_path)
-        self.db = Path(db) if db else None
+        self.on_save = on_save  # e.g. record the saved file in the catalog (restore does not import catalog)
         self.sha256 = hashlib.sha256(self.scan_path.read_bytes()).hexdigest()
         self.scan: ScanPixels = read_scan(self.scan_path)
         self.width, self.height = self.scan.width, self.scan.height
@@ -165,32 +170,8 @@ class EditorSession:
         hint_file = load_hint_file(target)
         with self._lock:
             self.current = document
-        recorded = self._record(hint_file) if self.db else False
+        recorded = bool(self.on_save(self.sha256, hint_file)) if self.on_save else False
         return {"ok": True, "path": str(target), "sha256": hint_file.sha256, "points": len(hint_file.points), "recorded": recorded}
-
-    def _record(self, hint_file: HintFile) -> bool:
-        """Record the saved file against its scan in the catalog; False if the scan is not catalogued."""
-        from sqlalchemy import select
-
-        from catalog.db import open_catalog
-        from catalog.models import HintFileRecord, Scan, utcnow
-
-        with open_catalog(self.db, create=False) as catalog, catalog.write() as session:  # type: ignore[arg-type]
-            scan = session.scalar(select(Scan).where(Scan.sha256 == self.sha256))
-            if scan is None:
-                return False
-            now = utcnow()
-            record = session.scalar(
-                select(HintFileRecord).where(HintFileRecord.sha256 == hint_file.sha256, HintFileRecord.scan_id == scan.id)
-            )
-            if record is None:
-                session.add(HintFileRecord(
-                    sha256=hint_file.sha256, scan_id=scan.id, path=str(hint_file.path.resolve()),
-                    points=len(hint_file.points), first_used_at=now, last_used_at=now,
-                ))
-            else:
-                record.last_used_at, record.path = now, str(hint_file.path.resolve())
-        return True
 
 
 class EditorServer(ThreadingHTTPServer):
@@ -207,10 +188,12 @@ class EditorServer(ThreadingHTTPServer):
         return f"http://{host}:{port}/?token={self.token}"
 
 
-def make_server(scan_path: Path, hints_path: Path | None = None, db: Path | None = None, model: str = "lite", port: int = 0) -> EditorServer:
+def make_server(
+    scan_path: Path, hints_path: Path | None = None, on_save: OnSave | None = None, model: str = "lite", port: int = 0
+) -> EditorServer:
     """The editor for one scan, bound to 127.0.0.1 (port 0: a free one); call serve_forever().
     Raises ScanError, HintError (an existing invalid hint file), ModelError."""
-    return EditorServer(EditorSession(scan_path, hints_path, db, model), port)
+    return EditorServer(EditorSession(scan_path, hints_path, on_save, model), port)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -174,7 +174,13 @@ def test_save_is_recorded_in_the_catalog_with_db(scan: Path, tmp_path: Path) -> 
     db = tmp_path / "archive.db"
     with open_catalog(db) as catalog:
         ingest(catalog, [scan])
-    server = make_server(scan, None, db, model="ramp")
+    from catalog.queries import record_hint_file
+
+    def on_save(scan_sha256: str, hint_file) -> bool:  # noqa: ANN001 - as `photochrom hints edit --db` does
+        with open_catalog(db, create=False) as catalog:
+            return record_hint_file(catalog, scan_sha256, hint_file.sha256, hint_file.path, len(hint_file.points))
+
+    server = make_server(scan, None, on_save, model="ramp")
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         status, data = _post(server, "/api/save", {"points": [{"x": 3, "y": 4, "color": "#123456"}]})
