@@ -506,6 +506,51 @@ def hints_template(
         _stderr().print(f"wrote {out}")
 
 
+@hints_app.command("edit")
+def hints_edit(
+    scan: Annotated[Path, typer.Argument(metavar="SCAN", help="The scan file to make hints for.")],
+    hints: Annotated[
+        Path | None, typer.Option("--hints", help="The hint file to edit (default: <scan folder>/hints/<stem>.json).", dir_okay=False)
+    ] = None,
+    db: Annotated[Path | None, typer.Option("--db", help="Record saved hint files in this catalog.", dir_okay=False)] = None,
+    model: ModelOption = "lite",
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the URL only; do not open a browser.")] = False,
+) -> None:
+    """Edit a scan's hint file in the browser, with live colorized previews (local only, token-protected)."""
+    from hints.schema import HintError
+    from restore.editor import make_server
+    from restore.scans import ScanError
+
+    if not scan.is_file():
+        _fail(f"{scan}: no such file")
+    if db is not None and not db.exists():
+        _fail(f"{db}: no catalog here (run `photochrom ingest` first, or pass --db)")
+    _check_model(model)
+    on_save = None
+    if db is not None:
+        from catalog.queries import record_hint_file
+
+        def on_save(scan_sha256: str, hint_file) -> bool:  # noqa: ANN001
+            with _open(db, create=False) as catalog:
+                return record_hint_file(catalog, scan_sha256, hint_file.sha256, hint_file.path, len(hint_file.points))
+
+    try:
+        server = make_server(scan, hints, on_save, model)
+    except (ScanError, HintError) as exc:
+        _fail(str(exc))
+    _stderr().print(f"editing hints for {scan} at {server.url}\n(Ctrl-C to stop)", highlight=False, soft_wrap=True)
+    if not no_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        _stderr().print("stopped")
+    finally:
+        server.server_close()
+
+
 @models_app.callback(invoke_without_command=True)
 def models(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List the models (the same as `models list`)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -132,3 +133,24 @@ def _event_row(event: Event) -> dict[str, object]:
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat(timespec="seconds")
 
+
+
+def record_hint_file(catalog: Catalog, scan_sha256: str, file_sha256: str, path: Path | str, points: int) -> bool:
+    """Record a hint file against its scan (as a restore job does); False if the scan is not catalogued."""
+    from catalog.models import HintFileRecord, utcnow
+
+    with catalog.write() as session:
+        scan = session.scalar(select(Scan).where(Scan.sha256 == scan_sha256.lower()))
+        if scan is None:
+            return False
+        now, resolved = utcnow(), str(Path(path).resolve())
+        record = session.scalar(
+            select(HintFileRecord).where(HintFileRecord.sha256 == file_sha256, HintFileRecord.scan_id == scan.id)
+        )
+        if record is None:
+            session.add(HintFileRecord(
+                sha256=file_sha256, scan_id=scan.id, path=resolved, points=points, first_used_at=now, last_used_at=now
+            ))
+        else:
+            record.last_used_at, record.path = now, resolved
+    return True

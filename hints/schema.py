@@ -124,6 +124,13 @@ def load_hint_file(path: Path) -> HintFile:
         data = path.read_bytes()
     except OSError as exc:
         raise HintError(path, f"unreadable: {exc.strerror or exc}") from None
+    return parse_hint_document(data, path)
+
+
+def parse_hint_document(data: bytes, path: Path | str) -> HintFile:
+    """Schema-check a hint document's bytes as `load_hint_file` does; `path` names it in errors
+    (and is the HintFile's path). Raises HintError."""
+    path = Path(path)
     try:
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -1,0 +1,195 @@
+"""`photochrom hints edit`'s server: token, scan info, previews, validated atomic saves."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import io
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hints.schema import SCHEMA_ID, load_hint_file, resolve
+from restore.editor import TOKEN_HEADER, make_server
+
+WIDTH, HEIGHT = 96, 64
+
+
+@pytest.fixture
+def scan(tmp_path: Path) -> Path:
+    x = np.linspace(40, 200, WIDTH)[None, :] + np.zeros((HEIGHT, 1))
+    path = tmp_path / "street.png"
+    Image.fromarray(x.astype(np.uint8), "L").save(path)
+    return path
+
+
+def _serve(scan: Path, hints: Path | None = None):  # noqa: ANN202
+    server = make_server(scan, hints, model="ramp")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server
+
+
+@pytest.fixture
+def server(scan: Path):  # noqa: ANN201
+    server = _serve(scan)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _request(server, method: str, path: str, body: bytes | None = None, token: str | None = "ok"):  # noqa: ANN001, ANN202
+    host, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    headers = {"Content-Type": "application/json"}
+    if token == "ok":
+        headers[TOKEN_HEADER] = server.token
+    elif token is not None:
+        headers[TOKEN_HEADER] = token
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, data
+
+
+def _post(server, path: str, document: object, token: str | None = "ok"):  # noqa: ANN001, ANN202
+    return _request(server, "POST", path, json.dumps(document).encode(), token)
+
+
+def test_binds_loopback_on_a_free_port(server) -> None:  # noqa: ANN001
+    host, port = server.server_address[:2]
+    assert host == "127.0.0.1" and port > 0
+    assert server.url == f"http://127.0.0.1:{port}/?token={server.token}" and len(server.token) >= 32
+
+
+def test_token_is_required(server, scan: Path) -> None:  # noqa: ANN001
+    for path in ("/", "/api/scan", "/api/image"):
+        assert _request(server, "GET", path, token=None)[0] == 403
+        assert _request(server, "GET", path, token="wrong")[0] == 403
+        assert _request(server, "GET", f"{path}?token=wrong", token=None)[0] == 403
+    status, page = _request(server, "GET", f"/?token={server.token}", token=None)
+    assert status == 200 and b"<html" in page
+    points = [{"x": 10, "y": 10, "color": "#ff0000"}]
+    for token in (None, "wrong"):
+        assert _post(server, "/api/save", {"points": points}, token=token)[0] == 403
+        assert _post(server, "/api/preview", {"points": points}, token=token)[0] == 403
+    # a query token is not enough for a POST: only the header, which other sites cannot send
+    assert _post(server, f"/api/save?token={server.token}", {"points": points}, token=None)[0] == 403
+    assert not server.session.hints_path.exists()
+    assert not any(p.suffix == ".json" for p in scan.parent.rglob("*"))
+
+
+def test_scan_info_and_image(server, scan: Path) -> None:  # noqa: ANN001
+    status, data = _request(server, "GET", "/api/scan")
+    info = json.loads(data)
+    assert status == 200
+    assert (info["width"], info["height"]) == (WIDTH, HEIGHT)
+    assert info["sha256"] == hashlib.sha256(scan.read_bytes()).hexdigest()
+    assert info["name"] == "street.png" and info["hints"] is None
+    status, jpeg = _request(server, "GET", "/api/image")
+    assert status == 200
+    assert Image.open(io.BytesIO(jpeg)).format == "JPEG" and Image.open(io.BytesIO(jpeg)).size == (WIDTH, HEIGHT)
+
+
+def test_preview_shows_the_hint_at_its_location(server) -> None:  # noqa: ANN001
+    status, plain = _post(server, "/api/preview", {"points": []})
+    assert status == 200
+    status, hinted = _post(server, "/api/preview", {"points": [{"x": 70, "y": 30, "color": "#ff0000", "radius": 4}]})
+    assert status == 200
+    a = np.asarray(Image.open(io.BytesIO(plain)).convert("RGB")).astype(int)
+    b = np.asarray(Image.open(io.BytesIO(hinted)).convert("RGB")).astype(int)
+    assert a.shape == b.shape == (HEIGHT, WIDTH, 3)
+    near, far = np.abs(a - b)[28:33, 68:73].sum(), np.abs(a - b)[28:33, 5:10].sum()
+    assert near > 0 and near > far
+    r, g, bl = b[30, 70]
+    assert r > g and r > bl  # red at the hint
+
+
+def test_save_writes_a_valid_file_with_the_points(server, scan: Path) -> None:  # noqa: ANN001
+    points = [{"x": 70, "y": 30, "color": "#ff0000", "note": "door"}, {"x": 5, "y": 60, "color": {"rgb": [0, 0, 255]}}]
+    status, data = _post(server, "/api/save", {"points": points})
+    assert status == 200, data
+    target = scan.parent / "hints" / "street.json"
+    assert json.loads(data)["path"] == str(target) and target.is_file()
+    hint_file = load_hint_file(target)
+    sha = hashlib.sha256(scan.read_bytes()).hexdigest()
+    assert hint_file.image_sha256 == sha
+    resolved = resolve(hint_file, WIDTH, HEIGHT, sha)
+    assert [(h.x_px, h.y_px) for h in resolved] == [(70, 30), (5, 60)]
+    assert json.loads(target.read_text())["schema"] == SCHEMA_ID
+    assert [p.name for p in target.parent.iterdir()] == ["street.json"]  # no temp file left
+    # /api/scan now returns it
+    assert json.loads(_request(server, "GET", "/api/scan")[1])["hints"]["points"] == points
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"{not json", "not valid JSON"),
+        (json.dumps({"points": [{"x": 1, "y": 1, "color": "#ff0000"}, {"x": 96, "y": 10, "color": "#ff0000"}]}).encode(),
+         "point 1: (96.0, 10.0) is outside the image (96x64 pixels)"),
+        (json.dumps({"points": [{"x": 1, "y": 1, "color": "#ff0000", "colour": "red"}]}).encode(), "point 0: unknown key 'colour'"),
+        (json.dumps({"points": [], "extra": 1}).encode(), "unknown key 'extra'"),
+        (json.dumps({"schema": SCHEMA_ID, "image": {"sha256": "ab" * 32}, "points": []}).encode(), "not this scan"),
+    ],
+)
+def test_bad_saves_are_400_with_the_reason_and_write_nothing(server, scan: Path, body: bytes, expected: str) -> None:  # noqa: ANN001
+    for endpoint in ("/api/save", "/api/preview"):
+        status, data = _request(server, "POST", endpoint, body)
+        assert status == 400
+        error = json.loads(data)["error"]
+        assert expected in error and "\n" not in error
+    assert not (scan.parent / "hints").exists()
+
+
+def test_an_existing_hint_file_is_returned_and_saved_in_place(scan: Path, tmp_path: Path) -> None:
+    existing = tmp_path / "mine.json"
+    document = {"schema": SCHEMA_ID, "image": {"sha256": hashlib.sha256(scan.read_bytes()).hexdigest()},
+                "space": "normalized", "points": [{"x": 0.5, "y": 0.25, "color": "#00ff00"}]}
+    existing.write_text(json.dumps(document))
+    server = _serve(scan, existing)
+    try:
+        info = json.loads(_request(server, "GET", "/api/scan")[1])
+        assert info["hints"] == document and info["hints_path"] == str(existing)
+        document["points"].append({"x": 1.0, "y": 1.0, "color": "#0000ff"})
+        assert _post(server, "/api/save", document)[0] == 200
+        assert len(load_hint_file(existing).points) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_save_is_recorded_in_the_catalog_with_db(scan: Path, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from catalog.db import open_catalog
+    from catalog.ingest import ingest
+    from catalog.models import HintFileRecord
+
+    db = tmp_path / "archive.db"
+    with open_catalog(db) as catalog:
+        ingest(catalog, [scan])
+    from catalog.queries import record_hint_file
+
+    def on_save(scan_sha256: str, hint_file) -> bool:  # noqa: ANN001 - as `photochrom hints edit --db` does
+        with open_catalog(db, create=False) as catalog:
+            return record_hint_file(catalog, scan_sha256, hint_file.sha256, hint_file.path, len(hint_file.points))
+
+    server = make_server(scan, None, on_save, model="ramp")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        status, data = _post(server, "/api/save", {"points": [{"x": 3, "y": 4, "color": "#123456"}]})
+        assert status == 200 and json.loads(data)["recorded"] is True
+    finally:
+        server.shutdown()
+        server.server_close()
+    with open_catalog(db, create=False) as catalog, catalog.read() as session:
+        records = session.scalars(select(HintFileRecord)).all()
+        assert [(r.path, r.points, r.sha256) for r in records] == [
+            (str((scan.parent / "hints" / "street.json").resolve()), 1, json.loads(data)["sha256"])
+        ]
