@@ -204,3 +204,14 @@ def test_models_import_from_the_command_line(tmp_path: Path, monkeypatch) -> Non
     record = json.loads(imported.stdout)
     listed = {m["name"]: m for m in json.loads(_run("models", "list", "--json").stdout)}
     assert listed["eccv16"]["weights_sha256"] == record["sha256"] and listed["eccv16"]["installed"].startswith("imported")
+
+
+def test_hints_edit_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
+    missing = _run("hints", "edit", str(tmp_path / "nope.png"), "--no-browser")
+    assert missing.exit_code == 2 and "nope.png: no such file" in missing.output
+    scan = tmp_path / "scan.png"
+    Image.fromarray(np.full((20, 30), 128, np.uint8)).save(scan)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema": "photochrom.hints/1", "points": [{"x": 500, "y": 5, "color": "#ff0000"}]}))
+    outside = _run("hints", "edit", str(scan), "--hints", str(bad), "--no-browser", "--model", "ramp")
+    assert outside.exit_code == 2 and "bad.json" in outside.output and "point 0" in outside.output
