@@ -733,6 +733,8 @@ def evaluate(
 
             def progress(done: int, total: int, photo: str) -> None:
                 bar.update(task, completed=done, total=total, description=photo)
+                if not bar.console.is_terminal:  # a log file gets a line per photo instead of a bar
+                    bar.console.print(f"{done}/{total} {photo}", highlight=False)
 
             report = run_evaluation(settings, progress)
     except EvaluateError as exc:
