@@ -473,19 +473,18 @@ def hints_template(
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.", dir_okay=False)] = None,
 ) -> None:
     """A starter hint file for a scan: its SHA-256 and size, and one example point."""
-    import hashlib
-
     from hints.schema import template
 
     path = Path(scan)
     if path.is_file():
+        from restore.files import file_sha256
         from restore.scans import ScanError, probe
 
         try:
             info = probe(path)
         except ScanError as exc:
             _fail(str(exc))
-        document = template(hashlib.sha256(path.read_bytes()).hexdigest(), info.width, info.height, path.name)
+        document = template(file_sha256(path), info.width, info.height, path.name)
     else:
         from catalog.db import CatalogError
         from catalog.queries import show_scan

@@ -4,7 +4,6 @@ optionally a BagIt bag, updated in place on a later export (only what changed is
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -19,10 +18,11 @@ from sqlalchemy.orm import selectinload
 
 from catalog.db import Catalog
 from catalog.export_iiif import collection, manifest
-from catalog.export_images import Derived, derive, display_size
+from catalog.export_images import derive, display_size
 from catalog.export_site import copy_assets, index_page, scan_page
-from catalog.models import Event, Job, JobEvent, Scan, Task, TaskStatus
-from restore.output import PHOTOCHROM_XMP_NS
+from catalog.models import Job, JobEvent, Scan, Task, TaskStatus
+from restore.files import file_sha256
+from restore.output import PHOTOCHROM_XMP_NS, write_atomically
 
 AI_LABEL = "AI-colorized"
 STATE_FILE = ".photochrom-export.json"
@@ -235,7 +235,7 @@ def _derive_result(
         if not path.is_file():
             summary.failed.append({"path": str(path), "reason": f"scan {scan.id}, job {task.job_id}: result file missing; skipped"})
             return None
-        data_sha = _sha256(path)
+        data_sha = file_sha256(path)
         if task.output_sha256 and data_sha != task.output_sha256:
             summary.failed.append({"path": str(path), "reason": f"scan {scan.id}, job {task.job_id}: result file changed since restore; skipped"})
             return None
@@ -281,11 +281,6 @@ def read_provenance(path: Path) -> dict[str, str]:
     end = data.find(b"</x:xmpmeta>", start)
     packet = data[start : end if end > 0 else start + 65536]
     return {m.group(1).decode(): unescape((m.group(2) or m.group(3) or b"").decode("utf-8")) for m in _XMP_ATTRIBUTE.finditer(packet)}
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 # --- CSV, JSON Lines, pages, IIIF: rewritten only when their bytes change ---------------
@@ -336,9 +331,7 @@ def _write_if_changed(path: Path, data: bytes) -> int:
     if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
         return 0
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)
+    write_atomically(path, lambda temporary: temporary.write_bytes(data))
     return 1
 
 

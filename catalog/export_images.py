@@ -12,6 +12,7 @@ import numpy as np
 import tifffile
 from PIL import Image, ImageCms, ImageOps
 
+from restore.output import write_atomically
 from restore.pixels import upright
 from restore.scans import sniff_format
 
@@ -131,9 +132,7 @@ def _fit(im: Image.Image, long_side_px: int) -> Image.Image:
 
 
 def _save_jpeg(im: Image.Image, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    im.save(temporary, "JPEG", quality=WEB_JPEG_QUALITY, optimize=False)
-    temporary.replace(path)
+    write_atomically(path, lambda temporary: im.save(temporary, "JPEG", quality=WEB_JPEG_QUALITY, optimize=False))
 
 
 def write_dzi(im: Image.Image, path: Path) -> None:

@@ -7,18 +7,16 @@ here touches archive.db: outcomes go back to the main process, which records the
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hints.schema import HintError, load_hint_file
-from restore.models.base import Colorizer
-from restore.models.registry import create_model
+from restore.files import file_sha256
+from restore.models.registry import shared_model
 from restore.output import file_contains, task_marker
 from restore.pipeline import RestoreSettings, SkipScan, restore_file
 from restore.scans import ScanError
 
-_MODELS: dict[str, Colorizer] = {}  # per worker process
 
 
 @dataclass(frozen=True)
@@ -49,32 +47,21 @@ class TaskOutcome:
     adopted: bool = False  # the output was already complete from an interrupted attempt
 
 
-def model_for(name: str) -> Colorizer:
-    if name not in _MODELS:
-        _MODELS[name] = create_model(name)
-    return _MODELS[name]
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def run_task(spec: TaskSpec) -> TaskOutcome:
     """Restore one scan. Bad input is an outcome; anything else raises (and is retried)."""
     source, output = Path(spec.source), Path(spec.output)
     if output.exists():
         if file_contains(output, task_marker(spec.key)):  # finished before an interruption: keep it, do not rewrite
-            return TaskOutcome(spec.task_id, "done", output_sha256=_sha256(output), adopted=True)
+            return TaskOutcome(spec.task_id, "done", output_sha256=file_sha256(output), adopted=True)
         return TaskOutcome(spec.task_id, "failed", reason=f"{output}: exists and was not written by this job; not overwritten")
     try:
-        if _sha256(source) != spec.source_sha256:
+        if file_sha256(source) != spec.source_sha256:
             return TaskOutcome(spec.task_id, "failed", reason=f"{source}: changed since it was ingested; ingest it again")
         hint_file = load_hint_file(Path(spec.hints_path)) if spec.hints_path else None
         if hint_file is not None and hint_file.sha256 != spec.hints_sha256:
             return TaskOutcome(spec.task_id, "failed", reason=f"{spec.hints_path}: changed since the job was created; run restore again")
         result = restore_file(
-            source, output, model_for(spec.settings.model), spec.settings, source_sha256=spec.source_sha256, task=spec.key,
+            source, output, shared_model(spec.settings.model), spec.settings, source_sha256=spec.source_sha256, task=spec.key,
             hint_file=hint_file,
         )
     except OSError as exc:  # the source vanished, a disk filled: retrying would not help

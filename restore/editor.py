@@ -13,12 +13,9 @@ POST /api/preview (PNG colorized at long side ~512 with the posted hints), POST 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
-import os
 import secrets
-import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Callable
@@ -30,6 +27,8 @@ import numpy as np
 from PIL import Image
 
 from hints.schema import SCHEMA_ID, Hint, HintError, HintFile, load_hint_file, parse_hint_document, resolve
+from restore.files import file_sha256
+from restore.output import write_atomically
 from restore.pixels import ScanPixels, read_scan
 
 IMAGE_LONG_SIDE = 1600
@@ -78,7 +77,7 @@ class EditorSession:
         self.scan_path = Path(scan_path)
         self.hints_path = Path(hints_path) if hints_path else default_hints_path(self.scan_path)
         self.on_save = on_save  # e.g. record the saved file in the catalog (restore does not import catalog)
-        self.sha256 = hashlib.sha256(self.scan_path.read_bytes()).hexdigest()
+        self.sha256 = file_sha256(self.scan_path)
         self.scan: ScanPixels = read_scan(self.scan_path)
         self.width, self.height = self.scan.width, self.scan.height
         self.settings = RestoreSettings(model=model)
@@ -157,16 +156,7 @@ class EditorSession:
         data, _, _ = self.check(document)
         target = self.hints_path
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomically(target, lambda temporary: temporary.write_bytes(data), durable=True)
         hint_file = load_hint_file(target)
         with self._lock:
             self.current = document

@@ -36,9 +36,10 @@ from PIL import Image
 
 from hints.schema import load_hint_file
 from restore.colour import lab_to_rgb, lightness_to_gray, rgb_to_lab
+from restore.files import PHOTO_SUFFIXES, photo_files
+from restore.models.registry import shared_model
 from restore.pipeline import DEFAULT_SATURATION, RestoreSettings, restore_file
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 GRAY = "gray"  # the baseline's name in the results
 UNREACHABLE_EPS = 0.5  # a*b* units between a hint and its reachable colour
 
@@ -90,10 +91,10 @@ def sample_hints(lab_hw3: np.ndarray, count: int, rng: np.random.Generator) -> l
     return points
 
 
-def photo_files(folder: Path, limit: int | None = None, sample: int | None = None) -> list[Path]:
+def chosen_photos(folder: Path, limit: int | None = None, sample: int | None = None) -> list[Path]:
     if not folder.is_dir():
         raise EvaluateError(f"{folder}: not a folder of colour photos")
-    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+    photos = photo_files(folder)
     if not photos:
         raise EvaluateError(f"{folder}: no photos ({', '.join(PHOTO_SUFFIXES)})")
     photos = photos[:limit] if limit else photos
@@ -121,18 +122,6 @@ def hint_errors(result_lab: np.ndarray, points: Sequence[dict[str, object]]) -> 
     }
 
 
-_MODELS: dict[str, object] = {}
-
-
-def _model(name: str) -> object:
-    """Each model once per process (workers keep theirs between photos)."""
-    from restore.models.registry import create_model
-
-    if name not in _MODELS:
-        _MODELS[name] = create_model(name)
-    return _MODELS[name]
-
-
 def evaluate_photo(photo: Path, settings: EvaluateSettings) -> list[dict[str, object]]:
     """One row per (model, count) for this photo, plus the gray baseline's row."""
     truth = np.asarray(Image.open(photo).convert("RGB"))
@@ -154,7 +143,7 @@ def evaluate_photo(photo: Path, settings: EvaluateSettings) -> list[dict[str, ob
             for name in settings.models:
                 out = Path(tmp) / f"{name}_{count}.png"
                 restore_settings = RestoreSettings(model=name, saturation=settings.saturation)
-                restore_file(scan, out, _model(name), restore_settings, source_sha256="0" * 64, hint_file=hint_file)  # type: ignore[arg-type]
+                restore_file(scan, out, shared_model(name), restore_settings, source_sha256="0" * 64, hint_file=hint_file)
                 result16 = cv2.cvtColor(cv2.imread(str(out), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB)
                 result8 = np.rint(result16 / 257.0).astype(np.uint8)
                 row = base | {"model": name, "hints": count, "psnr": psnr_u8(result8, truth), "colourfulness": colourfulness(result8)}
@@ -177,7 +166,7 @@ def evaluate(settings: EvaluateSettings, progress: Callable[[int, int, str], Non
             get_spec(name)
         except ModelError as exc:
             raise EvaluateError(str(exc)) from exc
-    photos = photo_files(settings.data, settings.limit, settings.sample)
+    photos = chosen_photos(settings.data, settings.limit, settings.sample)
     rows: list[dict[str, object]] = []
     if settings.workers <= 1:
         results = (evaluate_photo(photo, settings) for photo in photos)

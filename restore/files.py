@@ -1,13 +1,31 @@
-"""Finding scan files under the paths a user gives: folders recursively, loops avoided."""
+"""Finding files under the paths a user gives (scans: folders recursively, loops avoided;
+colour photos for training and evaluation), and hashing them."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from restore.scans import SCAN_EXTENSIONS
+
+
+#: Colour photos `train` and `evaluate` read (scans have their own list, SCAN_EXTENSIONS).
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks (scans can be gigabytes)."""
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def photo_files(folder: Path, *, recursive: bool = False) -> list[Path]:
+    """The photos in `folder` (and below it when `recursive`), in name order."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
 
 
 class SourceError(Exception):

@@ -6,13 +6,12 @@ a photochrom result; anything else (an original above all) is never overwritten.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hints.schema import HintError, find_hint_file, load_hint_file
-from restore.files import Failure, SourceError, find_scan_files
+from restore.files import Failure, SourceError, file_sha256, find_scan_files
 from restore.models.registry import create_model
 from restore.output import RESULT_MARKER, file_contains
 from restore.pipeline import RestoreSettings, SkipScan, output_name, restore_file
@@ -57,7 +56,7 @@ def colorize_files(
     for done, candidate in enumerate(candidates, 1):
         source = candidate.path
         try:
-            digest = hashlib.sha256(source.read_bytes()).hexdigest()
+            digest = file_sha256(source)
             destination = out_dir / output_name(Path(source.name), settings)
             if destination in used:  # same stem from another folder
                 destination = destination.with_name(f"{destination.stem}-{digest[:8]}{destination.suffix}")

@@ -130,6 +130,25 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
 
 
+def write_atomically(path: Path, write: Callable[[Path], None], *, durable: bool = False) -> None:
+    """Write `path` through `write(temporary)` and a rename, so a reader finds the old file or
+    the whole new one, never part of it. The temporary file is hidden beside `path`, named as
+    TEMPORARY_PATTERN says, and removed if writing fails; `durable` flushes file and folder
+    to disk, for files whose loss would cost a person's work."""
+    temporary = temporary_name(path)
+    try:
+        write(temporary)
+        if durable:
+            with open(temporary, "rb") as stream:
+                os.fsync(stream.fileno())
+        os.replace(temporary, path)
+        if durable:
+            _fsync_folder(path.parent)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def _fsync_folder(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:

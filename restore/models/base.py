@@ -9,12 +9,13 @@ Array contract (checked once, in `check_batch`):
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from restore.files import file_sha256
 
 
 #: Where shipped weights live; files a user imports live under the user's model folder.
@@ -71,14 +72,6 @@ def check_batch(spec: ModelSpec, l_bhw: np.ndarray, hint_ab_bhw2: np.ndarray, hi
         raise ValueError(f"{spec.name}: l_bhw must be B x {s} x {s} float32, got {l_bhw.shape} {l_bhw.dtype}")
     if hint_ab_bhw2.shape != l_bhw.shape + (2,) or hint_mask_bhw.shape != l_bhw.shape:
         raise ValueError(f"{spec.name}: hint arrays {hint_ab_bhw2.shape}, {hint_mask_bhw.shape} do not match {l_bhw.shape}")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verified_weights(spec: ModelSpec, directory: Path = WEIGHTS_DIR) -> Path:

@@ -24,7 +24,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from restore.models.base import ModelError, ModelSpec, file_sha256
+from restore.files import file_sha256
+from restore.models.base import ModelError, ModelSpec
+from restore.output import write_atomically
 
 MODELS_ENV = "PHOTOCHROM_MODELS"
 STORED_FORMAT = "photochrom-import/1"
@@ -126,9 +128,8 @@ def import_checkpoint(name: str, source: Path) -> dict[str, object]:
     folder = models_dir()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}.pt"
-    temporary = target.with_name(target.name + ".tmp")
-    torch.save({"format": STORED_FORMAT, "model": name, "state_dict": {k: v.contiguous() for k, v in state.items()}}, temporary)
-    temporary.replace(target)
+    stored = {"format": STORED_FORMAT, "model": name, "state_dict": {k: v.contiguous() for k, v in state.items()}}
+    write_atomically(target, lambda temporary: torch.save(stored, temporary))
     record = {
         "model": name,
         "sha256": file_sha256(target),
@@ -138,9 +139,7 @@ def import_checkpoint(name: str, source: Path) -> dict[str, object]:
         "tensors": len(state),
     }
     manifest_path = folder / f"{name}.json"
-    manifest_temporary = manifest_path.with_name(manifest_path.name + ".tmp")
-    manifest_temporary.write_text(json.dumps(record, indent=1) + "\n")
-    manifest_temporary.replace(manifest_path)
+    write_atomically(manifest_path, lambda temporary: temporary.write_text(json.dumps(record, indent=1) + "\n"))
     return record
 
 

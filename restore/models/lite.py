@@ -46,6 +46,7 @@ from restore.models.base import ModelSpec, check_batch, verified_weights
 from restore.models.propagate import propagate
 from restore.models.registry import ModelError, register
 from restore.models.torch_colour import lab_to_linear_rgb, lightness_to_gray
+from restore.output import write_atomically
 
 WEIGHTS_FORMAT = "photochrom-lite/1"
 AB_SCALE = 110.0  # a*, b* are predicted divided by this
@@ -282,9 +283,8 @@ def save_weights(net: LiteColorNet, path: Path) -> None:
         k: (v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu()).contiguous()
         for k, v in net.state_dict().items()
     }
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save({"format": WEIGHTS_FORMAT, "config": net.config.to_dict(), "state_dict": state}, temporary)
-    temporary.replace(path)
+    blob = {"format": WEIGHTS_FORMAT, "config": net.config.to_dict(), "state_dict": state}
+    write_atomically(path, lambda temporary: torch.save(blob, temporary))
 
 
 def load_weights(path: Path) -> LiteColorNet:

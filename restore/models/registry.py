@@ -65,6 +65,17 @@ def get_spec(name: str) -> ModelSpec:
     return spec
 
 
+_SHARED: dict[str, Colorizer] = {}
+
+
+def shared_model(name: str) -> Colorizer:
+    """One instance of each model per process, created on first use and kept: a Dask
+    worker or an evaluation process loads a model's weights once, not once per scan."""
+    if name not in _SHARED:
+        _SHARED[name] = create_model(name)
+    return _SHARED[name]
+
+
 def create_model(name: str) -> Colorizer:
     spec = get_spec(name)
     model = _FACTORIES[name][1]()

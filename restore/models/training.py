@@ -27,7 +27,6 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,10 +36,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from restore.files import PHOTO_SUFFIXES, photo_files
+from restore.output import write_atomically
 from restore.models.lite import AB_SCALE, LiteColorNet, LiteConfig, save_weights
 from restore.models.torch_colour import lab_to_rgb, rgb_to_lab
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 GRAY_CHROMA = 2.0  # mean a*b* chroma under which a photo counts as gray
 MAX_HINTS = 128
 CONTEXT_SPACING_PX = 28  # the pipeline's lattice at 224: input_px / CONTEXT_POINTS_PER_SIDE
@@ -98,9 +98,10 @@ class Progress:
 
 
 def image_files(folder: Path) -> list[Path]:
+    """The photos in `folder` and its subfolders, in name order."""
     if not folder.is_dir():
         raise TrainError(f"{folder}: not a folder of photos")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return photo_files(folder, recursive=True)
 
 
 def _load_one(path: Path, side: int) -> np.ndarray | None:
@@ -122,7 +123,7 @@ def load_photos(folder: Path, side: int, limit: int | None = None) -> tuple[torc
     skipped (unreadable or gray). `limit` takes the first photos in name order."""
     files = image_files(folder)[:limit]
     if not files:
-        raise TrainError(f"{folder}: no photos ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise TrainError(f"{folder}: no photos ({', '.join(PHOTO_SUFFIXES)})")
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         arrays = list(pool.map(lambda p: _load_one(p, side), files))
     kept = []
@@ -378,9 +379,7 @@ def _optimizer(net: LiteColorNet, settings: TrainSettings) -> torch.optim.Optimi
 
 
 def _save_atomic(obj: object, path: Path) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(obj, temporary)
-    temporary.replace(path)
+    write_atomically(path, lambda temporary: torch.save(obj, temporary))
 
 
 def train(settings: TrainSettings, progress: Progress | None = None) -> dict[str, object]:
