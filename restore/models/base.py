@@ -81,9 +81,14 @@ def verified_weights(spec: ModelSpec, directory: Path = WEIGHTS_DIR) -> Path:
     path = directory / spec.weights_file
     if not path.is_file():
         raise ModelError(f"{path}: weights file of model {spec.name!r} is missing")
-    actual = file_sha256(path)
-    if actual != spec.weights_sha256:
-        raise ModelError(
-            f"{path}: SHA-256 {actual[:16]}... is not model {spec.name!r}'s {str(spec.weights_sha256)[:16]}...: the file is corrupted or replaced"
-        )
+    check_sha256(path, str(spec.weights_sha256), f"model {spec.name!r}'s")
     return path
+
+
+def check_sha256(path: Path, expected: str, whose: str) -> str:
+    """`path`'s SHA-256, after checking it is `expected` (else a ModelError saying `whose`
+    checksum the file fails)."""
+    actual = file_sha256(path)
+    if actual != expected:
+        raise ModelError(f"{path}: SHA-256 {actual[:16]}... is not {whose} {expected[:16]}...: the file is corrupted or replaced")
+    return actual

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from restore.files import file_sha256
-from restore.models.base import ModelError, ModelSpec
+from restore.models.base import ModelError, ModelSpec, check_sha256
 from restore.output import write_atomically
 
 MODELS_ENV = "PHOTOCHROM_MODELS"
@@ -154,9 +154,7 @@ def load_imported(spec: ModelSpec, module: nn.Module) -> ModelSpec:
     path = models_dir() / f"{spec.name}.pt"
     if not path.is_file():
         raise ModelError(f"{path}: weights of model {spec.name!r} are missing; import them again")
-    actual = file_sha256(path)
-    if actual != record["sha256"]:
-        raise ModelError(f"{path}: SHA-256 {actual[:16]}... is not the imported {str(record['sha256'])[:16]}...: the file is corrupted or replaced")
+    actual = check_sha256(path, str(record["sha256"]), "the imported")
     blob = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(blob, dict) or blob.get("format") != STORED_FORMAT or blob.get("model") != spec.name:
         raise ModelError(f"{path}: not stored weights of model {spec.name!r}")
