@@ -10,9 +10,11 @@ Instances become Dask tasks like patches would: a scan task running on a Dask wo
 whose instances fill more than one model batch submits each batch as a task
 (`colorize_batch`) through `worker_client`, which secedes the scan task from its thread
 while it waits, so that thread (and every other worker's) can run them and a crowded group
-photo spreads over the cluster. The batches are scattered from the scan's worker and
-fetched by whichever worker runs them; the model is named, not sent. Inline runs and
-single batches stay in the scan's own process.
+photo spreads over the cluster. Each batch travels inside its task (B x S x S x 4 float32:
+6.4 MB for eight 224-px crops): scattered first, a batch would pin its task to the scan's
+worker, since the scheduler places a task only on workers holding one of its inputs,
+whereas a task without inputs goes to whichever worker has a free thread. The model is
+named, not sent. Inline runs and single batches stay in the scan's own process.
 """
 
 from __future__ import annotations
@@ -93,11 +95,10 @@ class DaskBatches:
         from distributed import worker_client
 
         with worker_client() as client:
-            data = client.scatter(list(batches))
             tag = uuid.uuid4().hex[:8]
             futures = [
                 client.submit(colorize_batch, model.spec.name, batch, pure=False, key=f"instances-{tag}-{i}")
-                for i, batch in enumerate(data)
+                for i, batch in enumerate(batches)
             ]
             self.submitted += len(futures)
             return client.gather(futures)
