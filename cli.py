@@ -390,8 +390,8 @@ def colorize(
         _print_json(report)
     else:
         _print_warnings(summary.warnings)
-        instances = sum(len(w.get("instances", ())) for w in summary.written)  # type: ignore[arg-type]
-        shown = f", {instances} instances colorized on their own" if settings.instances is not None else ""
+        with_instances = [w["instances"] for w in summary.written if "instances" in w]  # the pass ran
+        shown = f", {sum(map(len, with_instances))} instances colorized on their own" if with_instances else ""  # type: ignore[arg-type]
         _stderr().print(f"{len(summary.written)} written{shown}, {len(summary.skipped)} skipped, {len(summary.failed)} failed  ->  {out}", highlight=False, soft_wrap=True)
         _print_failures(report["failed"], report["skipped"])  # type: ignore[arg-type]
     raise typer.Exit(summary.exit_code)
