@@ -56,30 +56,27 @@ MinScoreOption = Annotated[
 MaxInstancesOption = Annotated[int, typer.Option("--max-instances", min=1, help="At most this many instances per scan, best first.")]
 
 
-class _InstanceFlags:
-    """The instance options as given on the command line (defaults: restore.instances.InstanceSettings)."""
-
-    def __init__(self, enabled: bool, detector: str, min_score: float, max_instances: int) -> None:
-        self.enabled, self.detector, self.min_score, self.max_instances = enabled, detector, min_score, max_instances
-
-
-def _restore_settings(model: str, saturation: float, fmt: str | None, include_colour: bool, instances: _InstanceFlags | None = None):  # noqa: ANN202
-    from restore.instances import InstanceSettings
+def _restore_settings(model: str, saturation: float, fmt: str | None, include_colour: bool, instances=None):  # noqa: ANN001, ANN202
+    """`instances`: InstanceSettings from `_instance_settings`, or None for no instance pass."""
     from restore.pipeline import RestoreSettings
 
     formats = {"tif": "TIFF", "tiff": "TIFF", "png": "PNG", "jpg": "JPEG", "jpeg": "JPEG"}
     if fmt is not None and fmt.lower() not in formats:
         _fail(f"--format {fmt}: expected tiff, png or jpeg")
-    instance_settings = None
-    if instances is not None and instances.enabled:
-        _check_detector(instances.detector)
-        instance_settings = InstanceSettings(
-            detector=instances.detector, min_score=instances.min_score, max_instances=instances.max_instances
-        )
     return RestoreSettings(
         model=model, saturation=saturation, output_format=formats[fmt.lower()] if fmt else None, include_colour=include_colour,
-        instances=instance_settings,
+        instances=instances,
     )
+
+
+def _instance_settings(enabled: bool, detector: str, min_score: float, max_instances: int):  # noqa: ANN202
+    """The instance pass's settings from --instances and its options (the rest: their defaults)."""
+    if not enabled:
+        return None
+    from restore.instances import InstanceSettings
+
+    _check_detector(detector)
+    return InstanceSettings(detector=detector, min_score=min_score, max_instances=max_instances)
 
 
 def _check_model(name: str) -> None:
@@ -337,9 +334,9 @@ def restore(
     _check_model(model)
     if hints is not None and not hints.is_dir():
         _fail(f"{hints}: no such hints folder")
-    flags = _InstanceFlags(instances, detector, instance_min_score, max_instances)
+    instance_settings = _instance_settings(instances, detector, instance_min_score, max_instances)
     settings = JobSettings(
-        restore=_restore_settings(model, saturation, fmt, include_colour, flags), out_dir=str(out) if out else None, retries=retries,
+        restore=_restore_settings(model, saturation, fmt, include_colour, instance_settings), out_dir=str(out) if out else None, retries=retries,
         hints_dir=str(hints.resolve()) if hints else None,
     )
     with _open(db, create=False) as catalog:
@@ -374,7 +371,8 @@ def colorize(
     from restore.oneoff import colorize_files
 
     _check_model(model)
-    settings = _restore_settings(model, saturation, fmt, include_colour, _InstanceFlags(instances, detector, instance_min_score, max_instances))
+    instance_settings = _instance_settings(instances, detector, instance_min_score, max_instances)
+    settings = _restore_settings(model, saturation, fmt, include_colour, instance_settings)
     with _progress("colorize") as bar:
         task = bar.add_task("", total=None)
         try:

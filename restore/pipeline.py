@@ -9,11 +9,12 @@ upsampling, recombination with the scan's own lightness, saturation, and writing
    overlapping model-sized patches. Hint-taking models get the global colours as a
    lattice of context hints, so neighbouring patches agree, and the curator's hints where
    they fall; other models have each patch's mean colour pulled to the global pass's.
+   With instance settings, each detected person or object is then colorized on a crop of
+   its own and fused into the stitched working a*b* through its feathered mask
+   (restore/instances.py).
 4. The patches' a*b* are stitched (patches/), upsampled to full resolution by a fast
    guided filter whose guide is the scan's own L* (colour stops at edges instead of
    bleeding), and recombined with that L*, strip by strip to bound memory.
-   With instance settings, each detected person or object is then colorized on its own
-   crop and fused in with its feathered mask (restore/instances.py).
 5. Saturation: chroma times `saturation`, full in midtones, fading to none at black and
    white (gain = 1 + (saturation - 1) * 4x(1 - x), x = L*/100); then the hints are made
    to hold (restore/hold.py), whatever the model did with them.
