@@ -1,4 +1,5 @@
-"""Published checkpoints that users download themselves: importing, storing and loading them.
+"""Published checkpoints that users download themselves: importing, storing and loading them
+(a colorization model's, or an instance detector's: restore/models/maskrcnn.py).
 
 `photochrom models import NAME FILE` reads FILE without running pickled code beyond the
 classes the adapter allows (`torch.load(weights_only=True)`, plus e.g. argparse.Namespace
