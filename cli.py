@@ -26,7 +26,7 @@ jobs_app = typer.Typer(help="Restore jobs: their history, their tasks, and resum
 app.add_typer(jobs_app, name="jobs")
 hints_app = typer.Typer(help="Curator hint files (photochrom.hints/1): check them and start new ones.")
 app.add_typer(hints_app, name="hints")
-models_app = typer.Typer(help="The colorization models photochrom can use.")
+models_app = typer.Typer(help="The colorization models and instance detectors photochrom can use.")
 app.add_typer(models_app, name="models")
 
 DbOption = Annotated[Path, typer.Option("--db", help="The catalog file.", dir_okay=False)]
@@ -46,26 +46,66 @@ SchedulerOption = Annotated[
     str, typer.Option("--scheduler", help="local (a Dask LocalCluster), synchronous, or tcp://host:port.")
 ]
 WorkersOption = Annotated[int, typer.Option("--workers", min=0, help="Dask workers for --scheduler local; 0 = one per core.")]
+InstancesOption = Annotated[
+    bool, typer.Option("--instances", help="Also colorize each detected person or object on its own and blend it in.")
+]
+DetectorOption = Annotated[str, typer.Option("--detector", help="Detector for --instances (see `photochrom models list`).")]
+MinScoreOption = Annotated[
+    float, typer.Option("--instance-min-score", min=0.0, max=1.0, help="Detections scoring less are ignored (--instances).")
+]
+MaxInstancesOption = Annotated[int, typer.Option("--max-instances", min=1, help="At most this many instances per scan, best first.")]
 
 
-def _restore_settings(model: str, saturation: float, fmt: str | None, include_colour: bool):  # noqa: ANN202
+def _restore_settings(model: str, saturation: float, fmt: str | None, include_colour: bool, instances=None):  # noqa: ANN001, ANN202
+    """`instances`: InstanceSettings from `_instance_settings`, or None for no instance pass."""
     from restore.pipeline import RestoreSettings
 
     formats = {"tif": "TIFF", "tiff": "TIFF", "png": "PNG", "jpg": "JPEG", "jpeg": "JPEG"}
     if fmt is not None and fmt.lower() not in formats:
         _fail(f"--format {fmt}: expected tiff, png or jpeg")
     return RestoreSettings(
-        model=model, saturation=saturation, output_format=formats[fmt.lower()] if fmt else None, include_colour=include_colour
+        model=model, saturation=saturation, output_format=formats[fmt.lower()] if fmt else None, include_colour=include_colour,
+        instances=instances,
     )
 
 
+def _instance_settings(enabled: bool, detector: str, min_score: float, max_instances: int):  # noqa: ANN202
+    """The instance pass's settings from --instances and its options (the rest: their defaults)."""
+    if not enabled:
+        return None
+    from restore.instances import InstanceSettings
+
+    _check_detector(detector)
+    return InstanceSettings(detector=detector, min_score=min_score, max_instances=max_instances)
+
+
 def _check_model(name: str) -> None:
+    from restore.models.detectors import is_detector
     from restore.models.registry import ModelError, get_spec
 
     try:
         get_spec(name)
     except ModelError as exc:
+        if is_detector(name):
+            _fail(f"{name!r} is a detector, not a colorization model: use it with --instances --detector {name}")
         _fail(str(exc))
+
+
+def _check_detector(name: str) -> None:
+    """An unknown detector is a usage error; a known one that cannot run here (no weights)
+    is reported by the job, which goes on without instances."""
+    from restore.models.base import ModelError
+    from restore.models.detectors import get_detector_spec
+
+    try:
+        get_detector_spec(name)
+    except ModelError as exc:
+        _fail(f"--detector: {exc}")
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        _stderr().print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
 def _progress(label: str):  # noqa: ANN202
@@ -252,8 +292,10 @@ def _run_job_with_progress(catalog, job_id: int, scheduler: str, workers: int, a
     if as_json:
         _print_json(summary.to_dict())
     else:
+        _print_warnings(summary.warnings)
+        shown = f", {summary.instances} instances colorized on their own" if summary.instances else ""
         _stderr().print(
-            f"job {summary.job_id}: {summary.done} done ({summary.adopted} kept from an interrupted run), "
+            f"job {summary.job_id}: {summary.done} done ({summary.adopted} kept from an interrupted run){shown}, "
             f"{len(summary.skipped)} skipped, {len(summary.failed)} failed  ->  {summary.out_dir}",
             highlight=False,
             soft_wrap=True,
@@ -279,6 +321,10 @@ def restore(
     hints: Annotated[
         Path | None, typer.Option("--hints", help="Folder of hint files: <scan stem>.json or <sha256>.json.", file_okay=False)
     ] = None,
+    instances: InstancesOption = False,
+    detector: DetectorOption = "maskrcnn_resnet50_fpn",
+    instance_min_score: MinScoreOption = 0.7,
+    max_instances: MaxInstancesOption = 16,
     as_json: JsonOption = False,
 ) -> None:
     """Colorize every catalogued scan without a current result, as one recorded, resumable job."""
@@ -288,8 +334,9 @@ def restore(
     _check_model(model)
     if hints is not None and not hints.is_dir():
         _fail(f"{hints}: no such hints folder")
+    instance_settings = _instance_settings(instances, detector, instance_min_score, max_instances)
     settings = JobSettings(
-        restore=_restore_settings(model, saturation, fmt, include_colour), out_dir=str(out) if out else None, retries=retries,
+        restore=_restore_settings(model, saturation, fmt, include_colour, instance_settings), out_dir=str(out) if out else None, retries=retries,
         hints_dir=str(hints.resolve()) if hints else None,
     )
     with _open(db, create=False) as catalog:
@@ -313,6 +360,10 @@ def colorize(
     hints: Annotated[
         Path | None, typer.Option("--hints", help="A hint file for the input, or a folder of <stem>.json / <sha256>.json.")
     ] = None,
+    instances: InstancesOption = False,
+    detector: DetectorOption = "maskrcnn_resnet50_fpn",
+    instance_min_score: MinScoreOption = 0.7,
+    max_instances: MaxInstancesOption = 16,
     as_json: JsonOption = False,
 ) -> None:
     """One-off: colorize files or folders into OUT/<stem>.<ext>, without a catalog."""
@@ -320,7 +371,8 @@ def colorize(
     from restore.oneoff import colorize_files
 
     _check_model(model)
-    settings = _restore_settings(model, saturation, fmt, include_colour)
+    instance_settings = _instance_settings(instances, detector, instance_min_score, max_instances)
+    settings = _restore_settings(model, saturation, fmt, include_colour, instance_settings)
     with _progress("colorize") as bar:
         task = bar.add_task("", total=None)
         try:
@@ -335,7 +387,10 @@ def colorize(
     if as_json:
         _print_json(report)
     else:
-        _stderr().print(f"{len(summary.written)} written, {len(summary.skipped)} skipped, {len(summary.failed)} failed  ->  {out}", highlight=False, soft_wrap=True)
+        _print_warnings(summary.warnings)
+        with_instances = [w["instances"] for w in summary.written if "instances" in w]  # the pass ran
+        shown = f", {sum(map(len, with_instances))} instances colorized on their own" if with_instances else ""  # type: ignore[arg-type]
+        _stderr().print(f"{len(summary.written)} written{shown}, {len(summary.skipped)} skipped, {len(summary.failed)} failed  ->  {out}", highlight=False, soft_wrap=True)
         _print_failures(report["failed"], report["skipped"])  # type: ignore[arg-type]
     raise typer.Exit(summary.exit_code)
 
@@ -559,14 +614,19 @@ def models(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 @models_app.command("list")
 def models_list(as_json: JsonOption = False) -> None:
-    """Every registered model: name, input size, whether it takes hints, what it is."""
+    """Every registered model (name, input size, whether it takes hints, what it is), then
+    the detectors that --instances can use."""
     from dataclasses import asdict
 
+    from restore.models.detectors import detector_specs
     from restore.models.registry import get_spec, model_specs
 
     specs = [get_spec(spec.name) for spec in model_specs()]
+    detectors = detector_specs()
     if as_json:
-        _print_json([asdict(spec) | {"installed": _weights_state(spec)} for spec in specs])
+        rows = [asdict(spec) | {"kind": "colorizer", "installed": _weights_state(spec)} for spec in specs]
+        rows += [_detector_row(spec) for spec in detectors]
+        _print_json(rows)
         return
     from rich.table import Table
 
@@ -575,6 +635,22 @@ def models_list(as_json: JsonOption = False) -> None:
         hints = "needs" if spec.needs_hints else ("takes" if spec.takes_hints else "-")
         table.add_row(spec.name, f"{spec.input_px}px", hints, _weights_state(spec), spec.description)
     _print_table(table)
+    table = Table("detector (--instances --detector NAME)", "weights", "description", box=None)
+    for spec in detectors:
+        table.add_row(spec.name, _detector_row(spec)["installed"], spec.description)
+    _print_table(table)
+
+
+def _detector_row(spec) -> dict[str, object]:  # noqa: ANN001
+    from restore.models.detectors import detector_problem
+
+    problem = detector_problem(spec.name)
+    row = {k: v for k, v in vars(spec).items() if k != "labels"}
+    if problem is not None:
+        installed = f"not usable: {problem}"
+    else:
+        installed = f"imported ({spec.weights_sha256[:12]})" if spec.download else f"ready ({(spec.weights_sha256 or '')[:12]})"
+    return row | {"kind": "detector", "installed": installed}
 
 
 def _weights_state(spec) -> str:  # noqa: ANN001
@@ -591,7 +667,8 @@ def models_import(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="The downloaded checkpoint.", dir_okay=False)],
     as_json: JsonOption = False,
 ) -> None:
-    """Check a downloaded checkpoint, extract its weights, and install them as --model NAME."""
+    """Check a downloaded checkpoint, extract its weights, and install them as --model NAME
+    (or, for a detector, as --detector NAME)."""
     from restore.models.base import ModelError
     from restore.models.imported import import_checkpoint, models_dir
 
@@ -607,16 +684,22 @@ def models_import(
 
 @models_app.command("info")
 def models_info(name: Annotated[str, typer.Argument(metavar="NAME")], as_json: JsonOption = False) -> None:
-    """Everything a model declares: sizes, receptive field and tile overlap, hints, weights, licence."""
+    """Everything a model declares (sizes, receptive field and tile overlap, hints, weights,
+    licence), or a detector (weights, licence, whether it can run here)."""
     from dataclasses import asdict
 
+    from restore.models.detectors import get_detector_spec, is_detector
     from restore.models.registry import ModelError, get_spec
 
     try:
-        spec = get_spec(name)
+        if is_detector(name):
+            spec = get_detector_spec(name)
+            info = _detector_row(spec) | {"labels": len(spec.labels)}
+        else:
+            spec = get_spec(name)
+            info = asdict(spec) | {"overlap_px": spec.overlap_px}
     except ModelError as exc:
         _fail(str(exc))
-    info = asdict(spec) | {"overlap_px": spec.overlap_px}
     if as_json:
         _print_json(info)
         return

@@ -175,6 +175,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE tasks ADD COLUMN hints_sha256 VARCHAR(64)",
         ),
     ),
+    Migration(
+        5,
+        "the detections (boxes, scores, labels, masks) of results made with instance-aware colorization",
+        ("ALTER TABLE tasks ADD COLUMN instances TEXT",),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -199,6 +199,9 @@ class Task(Base):
     seconds: Mapped[str | None] = mapped_column(Text)  # JSON: seconds per pipeline stage
     hints_path: Mapped[str | None] = mapped_column(Text)
     hints_sha256: Mapped[str | None] = mapped_column(String(64))
+    # JSON, with instance-aware colorization: detector, its weights' SHA-256, detection size,
+    # and each instance's label, score, box (scan px) and mask (COCO RLE): restore/detections.py.
+    instances: Mapped[str | None] = mapped_column(Text)
 
     job: Mapped[Job] = relationship(back_populates="tasks")
     scan: Mapped[Scan] = relationship()

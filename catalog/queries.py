@@ -70,6 +70,7 @@ def _results(session: Session, scan: Scan) -> list[dict[str, object]]:
             "sha256": task.output_sha256,
             "finished_at": _iso(task.finished_at),
             "settings": json.loads(task.job.settings)["restore"],
+            "instances": len(json.loads(task.instances)["instances"]) if task.instances else None,
         }
         for task in tasks
     ]

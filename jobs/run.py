@@ -5,6 +5,11 @@ arrives, in its own transaction, so a job killed at any moment keeps every finis
 A task's output is written atomically by its worker and names the task in its XMP, so
 a resumed job recognises outputs that were finished but not yet recorded and keeps
 them instead of writing them again. Temporary files left by a killed write are removed.
+
+With instance settings, the detector is checked once, when the job is created: if it
+cannot be used (its weights not imported, detectron2 not installed), the job says so in
+one line (a "warning" event, in the summary) and restores its scans without instances,
+keyed and recorded as what they are.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -25,6 +30,7 @@ from catalog.queries import find_scan
 from jobs.scheduler import open_runner
 from hints.schema import HintError, HintFile, find_hint_file, load_hint_file, resolve
 from jobs.worker import TaskOutcome, TaskSpec
+from restore.models.detectors import detector_problem, get_detector_spec
 from restore.models.registry import get_spec
 from restore.output import TEMPORARY_PATTERN
 from restore.pipeline import RestoreSettings, output_name
@@ -64,6 +70,8 @@ class JobSummary:
     current: int = 0  # scans whose result with these settings already exists
     notes: list[dict[str, str]] = field(default_factory=list)  # done, with something to say
     status: str = JobStatus.RUNNING
+    instances: int = 0  # people and objects colorized on their own, over the done scans
+    warnings: list[str] = field(default_factory=list)  # about the whole job (e.g. instances turned off)
 
     @property
     def exit_code(self) -> int:
@@ -76,8 +84,21 @@ class JobSummary:
 def result_key(settings: RestoreSettings, hints_sha256: str | None = None) -> str:
     """SHA-256 of what decides a result's pixels: settings, model and its weights, hint file."""
     spec = get_spec(settings.model)
-    document = {"settings": settings.to_dict(), "weights_sha256": spec.weights_sha256, "hints_sha256": hints_sha256}
+    document: dict[str, object] = {"settings": settings.to_dict(), "weights_sha256": spec.weights_sha256, "hints_sha256": hints_sha256}
+    if settings.instances is not None:  # absent otherwise, so older results stay current
+        document["detector_sha256"] = get_detector_spec(settings.instances.detector).weights_sha256
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def usable_instances(settings: RestoreSettings) -> tuple[RestoreSettings, str | None]:
+    """`settings` as they can run here, and a one-line warning if their instance pass
+    cannot (then the settings come back without it)."""
+    if settings.instances is None:
+        return settings, None
+    problem = detector_problem(settings.instances.detector)
+    if problem is None:
+        return settings, None
+    return replace(settings, instances=None), f"--instances: {problem}; restoring without instances"
 
 
 def create_restore_job(
@@ -89,6 +110,8 @@ def create_restore_job(
     for an unknown scan in `scan_ids` or an unknown model.
     """
     hints_dir = Path(settings.hints_dir) if settings.hints_dir else None
+    restore_settings, warning = usable_instances(settings.restore)
+    settings = replace(settings, restore=restore_settings)
     with catalog.write() as session:
         scans = _select_scans(session, scan_ids)
         job = Job(kind="restore", created_at=utcnow(), status=JobStatus.RUNNING, out_dir="", settings=settings.to_json())
@@ -96,6 +119,8 @@ def create_restore_job(
         session.flush()
         out_dir = Path(settings.out_dir) if settings.out_dir else default_root / f"job-{job.id}"
         job.out_dir = str(out_dir.resolve())
+        if warning is not None:
+            _event(session, job, None, "warning", warning)
         used_outputs: set[str] = set()
         current = 0
         for scan in scans:
@@ -251,6 +276,8 @@ def _record_outcome(catalog: Catalog, outcome: TaskOutcome) -> None:
         task.output_sha256 = outcome.output_sha256
         if outcome.seconds:
             task.seconds = json.dumps({k: round(v, 4) for k, v in outcome.seconds.items()})
+        if outcome.instances is not None:
+            task.instances = json.dumps(outcome.instances | {"dask_tasks": outcome.instance_tasks}, separators=(",", ":"))
         if outcome.adopted:
             _event(session, task.job, task, "kept", f"{task.output_path}: finished by an interrupted attempt; kept, not rewritten")
         else:
@@ -279,6 +306,8 @@ def _finish(catalog: Catalog, job_id: int) -> JobSummary:
         for task in job.tasks:
             if task.status == TaskStatus.DONE:
                 summary.done += 1
+                if task.instances:
+                    summary.instances += len(json.loads(task.instances)["instances"])
                 if task.reason:
                     summary.notes.append({"path": task.source_path, "note": task.reason})
             elif task.status == TaskStatus.FAILED:
@@ -286,6 +315,7 @@ def _finish(catalog: Catalog, job_id: int) -> JobSummary:
             elif task.status == TaskStatus.SKIPPED:
                 summary.skipped.append({"path": task.source_path, "reason": task.reason or ""})
         summary.adopted = sum(1 for e in job.events if e.kind == "kept")
+        summary.warnings = [e.detail for e in job.events if e.kind == "warning"]
         if all(t.status in (TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.SKIPPED) for t in job.tasks):
             if job.status != JobStatus.FINISHED:
                 job.status, job.finished_at = JobStatus.FINISHED, utcnow()
@@ -311,6 +341,7 @@ def show_job(catalog: Catalog, job_id: int) -> dict[str, object]:
                 "id": t.id, "scan_id": t.scan_id, "status": t.status, "attempts": t.attempts, "reason": t.reason,
                 "source": t.source_path, "output": t.output_path, "output_sha256": t.output_sha256,
                 "seconds": json.loads(t.seconds) if t.seconds else None,
+                "instances": json.loads(t.instances) if t.instances else None,
             }
             for t in job.tasks
         ]

@@ -1,22 +1,40 @@
-"""What runs on a Dask worker (or inline): one scan's restoration.
+"""What runs on a Dask worker (or inline): one scan's restoration, and the batches of
+instance crops a crowded scan hands to other workers.
 
-A task carries plain data (paths, hashes, settings); the model is looked up by name
-and loaded once per worker process, never shipped inside the task graph. Nothing
-here touches archive.db: outcomes go back to the main process, which records them.
+A task carries plain data (paths, hashes, settings); the model and the detector are
+looked up by name and loaded once per worker process, never shipped inside the task
+graph. Nothing here touches archive.db: outcomes go back to the main process, which
+records them.
+
+Instances become Dask tasks like patches would: a scan task running on a Dask worker
+whose instances fill more than one model batch submits each batch as a task
+(`colorize_batch`) through `worker_client`, which secedes the scan task from its thread
+while it waits, so that thread (and every other worker's) can run them and a crowded group
+photo spreads over the cluster. Each batch travels inside its task (B x S x S x 4 float32:
+6.4 MB for eight 224-px crops): scattered first, a batch would pin its task to the scan's
+worker, since the scheduler places a task only on workers holding one of its inputs,
+whereas a task without inputs goes to whichever worker has a free thread. The model is
+named, not sent. Inline runs and single batches stay in the scan's own process.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from hints.schema import HintError, load_hint_file
 from restore.files import file_sha256
+from restore.instances import Batch, InstancePass, run_inline
+from restore.models.base import Colorizer, ModelError
+from restore.models.detectors import shared_detector
 from restore.models.registry import shared_model
 from restore.output import file_contains, task_marker
 from restore.pipeline import RestoreSettings, SkipScan, restore_file
 from restore.scans import ScanError
-
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,45 @@ class TaskOutcome:
     seconds: dict[str, float] = field(default_factory=dict)
     patches: int = 0  # model inputs this scan took
     adopted: bool = False  # the output was already complete from an interrupted attempt
+    instances: dict[str, object] | None = None  # with instances: restore.detections record (masks included)
+    instance_tasks: int = 0  # batches of instance crops this scan ran as Dask tasks of their own
+
+
+def colorize_batch(model_name: str, batch: Batch) -> np.ndarray:
+    """A Dask task: one batch of instance crops through the worker's own copy of the model."""
+    return shared_model(model_name).colorize(*batch)
+
+
+def _on_dask_worker() -> bool:
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
+class DaskBatches:
+    """Runs instance batches as Dask tasks when on a Dask worker and there is more than one
+    (see the module docstring); otherwise inline. Counts the tasks it submitted."""
+
+    def __init__(self) -> None:
+        self.submitted = 0
+
+    def __call__(self, model: Colorizer, batches: Sequence[Batch]) -> list[np.ndarray]:
+        if len(batches) <= 1 or not _on_dask_worker():
+            return run_inline(model, batches)
+        from distributed import worker_client
+
+        with worker_client() as client:
+            tag = uuid.uuid4().hex[:8]
+            futures = [
+                client.submit(colorize_batch, model.spec.name, batch, pure=False, key=f"instances-{tag}-{i}")
+                for i, batch in enumerate(batches)
+            ]
+            self.submitted += len(futures)
+            return client.gather(futures)
 
 
 def run_task(spec: TaskSpec) -> TaskOutcome:
@@ -60,9 +117,17 @@ def run_task(spec: TaskSpec) -> TaskOutcome:
         hint_file = load_hint_file(Path(spec.hints_path)) if spec.hints_path else None
         if hint_file is not None and hint_file.sha256 != spec.hints_sha256:
             return TaskOutcome(spec.task_id, "failed", reason=f"{spec.hints_path}: changed since the job was created; run restore again")
+        batches = DaskBatches()
+        instance_pass = None
+        if spec.settings.instances is not None:
+            try:
+                detector = shared_detector(spec.settings.instances.detector)
+            except ModelError as exc:  # its weights changed or vanished after the job checked them
+                return TaskOutcome(spec.task_id, "failed", reason=f"--instances: {exc}")
+            instance_pass = InstancePass(detector, batches)
         result = restore_file(
             source, output, shared_model(spec.settings.model), spec.settings, source_sha256=spec.source_sha256, task=spec.key,
-            hint_file=hint_file,
+            hint_file=hint_file, instance_pass=instance_pass,
         )
     except OSError as exc:  # the source vanished, a disk filled: retrying would not help
         return TaskOutcome(spec.task_id, "failed", reason=f"{exc.filename or source}: {exc.strerror or exc}")
@@ -72,5 +137,5 @@ def run_task(spec: TaskSpec) -> TaskOutcome:
         return TaskOutcome(spec.task_id, "skipped", reason=str(exc))
     return TaskOutcome(
         spec.task_id, "done", reason="; ".join(result.notes) or None, output_sha256=result.sha256,
-        seconds=result.seconds, patches=result.patches,
+        seconds=result.seconds, patches=result.patches, instances=result.detections, instance_tasks=batches.submitted,
     )

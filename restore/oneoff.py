@@ -2,16 +2,20 @@
 
 Results go to OUT/<stem>.<ext>. An existing file there is replaced only if it is itself
 a photochrom result; anything else (an original above all) is never overwritten.
+With instance settings the detector is loaded once for the run; if it cannot be used, a
+one-line warning says why and the files are colorized without instances.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from hints.schema import HintError, find_hint_file, load_hint_file
 from restore.files import Failure, SourceError, file_sha256, find_scan_files
+from restore.instances import InstancePass
+from restore.models.detectors import create_detector, detector_problem
 from restore.models.registry import create_model
 from restore.output import RESULT_MARKER, file_contains
 from restore.pipeline import RestoreSettings, SkipScan, output_name, restore_file
@@ -20,9 +24,10 @@ from restore.scans import ScanError
 
 @dataclass
 class ColorizeSummary:
-    written: list[dict[str, str | None]] = field(default_factory=list)  # source, output, sha256, hints, notes
+    written: list[dict[str, object]] = field(default_factory=list)  # source, output, sha256, hints, notes[, instances]
     skipped: list[Failure] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # about the whole run (e.g. instances turned off)
 
     @property
     def exit_code(self) -> int:
@@ -33,6 +38,7 @@ class ColorizeSummary:
             "written": self.written,
             "skipped": [asdict(s) for s in self.skipped],
             "failed": [asdict(f) for f in self.failed],
+            "warnings": self.warnings,
         }
 
 
@@ -51,6 +57,14 @@ def colorize_files(
     candidates, _non_images, walk_failures = find_scan_files(sources)
     summary = ColorizeSummary(failed=list(walk_failures))
     model = create_model(settings.model)
+    instance_pass = None
+    if settings.instances is not None:
+        problem = detector_problem(settings.instances.detector)
+        if problem is None:
+            instance_pass = InstancePass(create_detector(settings.instances.detector))
+        else:
+            summary.warnings.append(f"--instances: {problem}; colorizing without instances")
+            settings = replace(settings, instances=None)
     originals = {c.path.resolve() for c in candidates}
     used: set[Path] = set()
     for done, candidate in enumerate(candidates, 1):
@@ -65,11 +79,18 @@ def colorize_files(
                 raise ScanError(destination, "exists and is not a photochrom result; not overwritten")
             hint_path = (find_hint_file(hints, source.stem, digest) if hints.is_dir() else hints) if hints else None
             hint_file = load_hint_file(hint_path) if hint_path else None
-            result = restore_file(source, destination, model, settings, source_sha256=digest, hint_file=hint_file)
-            summary.written.append({
+            result = restore_file(
+                source, destination, model, settings, source_sha256=digest, hint_file=hint_file, instance_pass=instance_pass
+            )
+            written: dict[str, object] = {
                 "source": str(source), "output": str(result.output), "sha256": result.sha256,
                 "hints": str(hint_path) if hint_path else None, "notes": "; ".join(result.notes),
-            })
+            }
+            if result.detections is not None:  # label, score and box in scan pixels; masks are left out
+                written["instances"] = [
+                    {k: v for k, v in row.items() if k != "mask_rle"} for row in result.detections["instances"]  # type: ignore[attr-defined]
+                ]
+            summary.written.append(written)
         except SkipScan as exc:
             summary.skipped.append(Failure(str(source), str(exc)))
         except ScanError as exc:

@@ -4,7 +4,9 @@ ICC profile and IPTC where the format allows, and saying in XMP how the result w
 Every result carries XMP with `Iptc4xmpExt:DigitalSourceType` = compositeWithTrainedAlgorithmicMedia
 (IPTC's term for an edit of a real photograph by a trained model) and a `photochrom:`
 provenance record: tool version, model and weights SHA-256, source and hint-file
-SHA-256, settings, and the job task that wrote it.
+SHA-256, settings, and the job task that wrote it; with instance-aware colorization, also
+the detector, its weights' SHA-256 and each instance's label, score and box in the
+result's pixels (masks go to the catalog: they would not fit a JPEG's XMP).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Provenance:
     settings: dict[str, object] = field(default_factory=dict)
     hints_sha256: str | None = None
     task: str | None = None  # "<job id>/<task id>": lets a resumed job recognise its own output
+    detections: dict[str, object] | None = None  # restore.detections.Detections.summary, if instances were on
 
 
 def xmp_packet(provenance: Provenance) -> bytes:
@@ -57,6 +60,10 @@ def xmp_packet(provenance: Provenance) -> bytes:
         "Settings": json.dumps(provenance.settings, sort_keys=True),
         "Task": provenance.task or "",
     }
+    if provenance.detections is not None:  # only then: results without instances keep their bytes
+        fields["Detector"] = str(provenance.detections["detector"])
+        fields["DetectorSHA256"] = str(provenance.detections["weights_sha256"] or "")
+        fields["Instances"] = json.dumps(provenance.detections["instances"], sort_keys=True)
     attributes = "\n".join(f"    photochrom:{key}={quoteattr(value)}" for key, value in fields.items())
     return (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
@@ -71,6 +78,22 @@ def xmp_packet(provenance: Provenance) -> bytes:
         "</x:xmpmeta>\n"
         '<?xpacket end="w"?>'
     ).encode("utf-8")
+
+
+def provenance_fields(xmp: bytes | str) -> dict[str, str]:
+    """The `photochrom:` attributes of an XMP packet written by `xmp_packet`, by name
+    ("Model", "Settings", "Instances", ...); JSON-valued ones are left as text."""
+    import xml.etree.ElementTree as ElementTree
+
+    text = xmp.decode("utf-8") if isinstance(xmp, bytes) else xmp
+    root = ElementTree.fromstring(text[text.index("<x:xmpmeta") : text.index("</x:xmpmeta>") + len("</x:xmpmeta>")])
+    prefix = "{" + PHOTOCHROM_XMP_NS + "}"
+    return {
+        key[len(prefix) :]: value
+        for element in root.iter()
+        for key, value in element.attrib.items()
+        if key.startswith(prefix)
+    }
 
 
 def task_marker(task: str) -> bytes:

@@ -9,6 +9,9 @@ upsampling, recombination with the scan's own lightness, saturation, and writing
    overlapping model-sized patches. Hint-taking models get the global colours as a
    lattice of context hints, so neighbouring patches agree, and the curator's hints where
    they fall; other models have each patch's mean colour pulled to the global pass's.
+   With instance settings, each detected person or object is then colorized on a crop of
+   its own and fused into the stitched working a*b* through its feathered mask
+   (restore/instances.py).
 4. The patches' a*b* are stitched (patches/), upsampled to full resolution by a fast
    guided filter whose guide is the scan's own L* (colour stops at edges instead of
    bleeding), and recombined with that L*, strip by strip to bound memory.
@@ -36,7 +39,9 @@ from hints.schema import Hint, HintFile, resolve
 from patches.grid import Tile, tile_grid
 from patches.stitch import stitch
 from restore.colour import lab_to_rgb
+from restore.detections import Detections
 from restore.hold import MIN_SPREAD_PX, SPREAD_RADII, hold_hints, sample
+from restore.instances import InstancePass, InstanceSettings, colorize_instances
 from restore.models.base import Colorizer, ModelSpec
 from restore.output import FORMAT_EXTENSIONS, Provenance, write_result
 from restore.pixels import ScanPixels, read_scan
@@ -73,8 +78,12 @@ class RestoreSettings:
     working_scale: float = 3.0  # working resolution's long side, in model inputs
     output_format: str | None = None  # "TIFF", "PNG", "JPEG"; None = the scan's own
     include_colour: bool = False  # also restore scans that are already in colour
+    # None: no instance pass. A dict (as read back from a job's JSON) becomes InstanceSettings.
+    instances: InstanceSettings | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.instances, dict):
+            object.__setattr__(self, "instances", InstanceSettings(**self.instances))
         if not 0.0 <= self.saturation <= 4.0:
             raise ValueError(f"saturation must be between 0 and 4, got {self.saturation}")
         if self.working_scale < 1.0:
@@ -83,7 +92,12 @@ class RestoreSettings:
             raise ValueError(f"output format must be one of {sorted(FORMAT_EXTENSIONS)}, got {self.output_format}")
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """The settings as recorded with a result. Without instances the key is left out, so
+        results made before instances existed are still current (jobs/run.py result_key)."""
+        document = asdict(self)
+        if self.instances is None:
+            del document["instances"]
+        return document
 
 
 class SkipScan(Exception):
@@ -96,9 +110,10 @@ class RestoreResult:
     sha256: str
     width: int
     height: int
-    patches: int  # model inputs: the global pass and every working-resolution patch
+    patches: int  # model inputs: the global pass, every working-resolution patch, every instance
     seconds: dict[str, float] = field(default_factory=dict)  # per stage
     notes: list[str] = field(default_factory=list)
+    detections: dict[str, object] | None = None  # with instances: Detections.record (masks included)
 
 
 def working_size(height: int, width: int, spec: ModelSpec, settings: RestoreSettings) -> tuple[int, int]:
@@ -131,12 +146,17 @@ def restore_file(
     source_sha256: str,
     task: str | None = None,
     hint_file: HintFile | None = None,
+    instance_pass: InstancePass | None = None,
 ) -> RestoreResult:
     """Colorize the scan at `source` into `destination` (see the module docstring).
 
+    `instance_pass` (the detector, and how to run model batches) is required when
+    `settings.instances` is set, and unused otherwise.
     Raises ScanError for an unreadable scan, HintError for a hint file that does not fit it,
     SkipScan for a scan deliberately not restored.
     """
+    if settings.instances is not None and instance_pass is None:
+        raise ValueError("the settings ask for instances, but no detector was given")
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     scan = read_scan(source)
@@ -147,8 +167,9 @@ def restore_file(
     notes = []
     if model.spec.needs_hints and not hints:
         notes.append(f"{model.spec.name} colours only from hints, and there are none: the result is uncoloured")
-    rgb = colorize(scan, model, settings, seconds, hints)
+    rgb, detections = colorize_scan(scan, model, settings, seconds, hints, instance_pass)
     started = time.perf_counter()
+    scan_hw = (scan.height, scan.width)
     provenance = Provenance(
         tool_version=tool_version(),
         model=model.spec.name,
@@ -157,11 +178,13 @@ def restore_file(
         settings=settings.to_dict(),
         hints_sha256=hint_file.sha256 if hint_file else None,
         task=task,
+        detections=detections.summary(scan_hw) if detections else None,
     )
     digest = write_result(destination, rgb, scan.alpha, settings.output_format or scan.format, scan.metadata, provenance)
     seconds["encode"] = time.perf_counter() - started
-    patches = patch_count(scan.height, scan.width, model.spec, settings)
-    return RestoreResult(destination, digest, scan.width, scan.height, patches, seconds, notes)
+    patches = patch_count(scan.height, scan.width, model.spec, settings) + (len(detections.instances) if detections else 0)
+    record = detections.record(scan_hw) if detections else None
+    return RestoreResult(destination, digest, scan.width, scan.height, patches, seconds, notes, record)
 
 
 def colorize(
@@ -172,7 +195,20 @@ def colorize(
     hints: Sequence[Hint] = (),
 ) -> np.ndarray:
     """The colorized scan as H x W x 3 sRGB at the scan's depth; its L* is the scan's, and
-    each hint's colour is at its point."""
+    each hint's colour is at its point. (No instance pass: see `colorize_scan`.)"""
+    return colorize_scan(scan, model, settings, seconds, hints)[0]
+
+
+def colorize_scan(
+    scan: ScanPixels,
+    model: Colorizer,
+    settings: RestoreSettings,
+    seconds: dict[str, float] | None = None,
+    hints: Sequence[Hint] = (),
+    instance_pass: InstancePass | None = None,
+) -> tuple[np.ndarray, Detections | None]:
+    """`colorize`, with the instance pass when the settings ask for it and `instance_pass`
+    is given; also returns what it detected (None without the pass)."""
     seconds = {} if seconds is None else seconds
     spec = model.spec
     l_full = scan.l_hw
@@ -195,10 +231,17 @@ def colorize(
     ab_work = colorize_working(l_work, model, context_ab, curator)
     seconds["patches"] = time.perf_counter() - started
 
+    detections = None
+    if settings.instances is not None and instance_pass is not None:
+        started = time.perf_counter()
+        spacing = max(1, side // CONTEXT_POINTS_PER_SIDE)
+        ab_work, detections = colorize_instances(l_full, ab_work, model, settings.instances, instance_pass, hints, spacing)
+        seconds["instances"] = time.perf_counter() - started
+
     started = time.perf_counter()
     rgb = recombine(l_full, ab_work, settings.saturation, np.uint16 if scan.bit_depth == 16 else np.uint8, hints)
     seconds["recombine"] = time.perf_counter() - started
-    return rgb
+    return rgb, detections
 
 
 def context_hints(context_ab_hw2: np.ndarray, spacing_px: int) -> tuple[np.ndarray, np.ndarray]:

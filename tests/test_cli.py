@@ -123,6 +123,25 @@ def test_restore_and_jobs_commands(tmp_path: Path, make_scan) -> None:
     assert unknown.exit_code == 2 and "unknown model 'nope'" in unknown.stderr
 
 
+def test_restore_with_instances(tmp_path: Path) -> None:
+    from tests.jobs.test_instance_jobs import _crowd_scans  # registers the test model and detectors too
+
+    db = str(tmp_path / "archive.db")
+    _crowd_scans(tmp_path / "scans", 2)
+    assert _run("ingest", str(tmp_path / "scans"), "--db", db).exit_code == 0
+    args = ["restore", "--db", db, "--scheduler", "synchronous", "--model", "test-patch-mean", "--instances",
+            "--detector", "test-crowd", "--instance-min-score", "0.5"]
+    result = _run(*args, "--max-instances", "4", "--out", str(tmp_path / "a"), "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["done"], summary["instances"], summary["warnings"]) == (2, 8, [])  # 6 found, 4 kept per scan
+    shown = json.loads(_run("jobs", "show", "1", "--db", db, "--json").stdout)
+    assert shown["settings"]["restore"]["instances"]["max_instances"] == 4
+    assert [len(t["instances"]["instances"]) for t in shown["tasks"]] == [4, 4]
+    human = _run(*args, "--max-instances", "5", "--out", str(tmp_path / "b"))  # other settings: a new result
+    assert human.exit_code == 0 and "10 instances colorized on their own" in human.stderr
+
+
 def test_colorize_writes_stem_named_results_and_never_overwrites_originals(tmp_path: Path, make_scan) -> None:
     folder = tmp_path / "in"
     make_scan("tiff_gray8", folder)

@@ -1,4 +1,5 @@
-"""Published checkpoints that users download themselves: importing, storing and loading them.
+"""Published checkpoints that users download themselves: importing, storing and loading them
+(a colorization model's, or an instance detector's: restore/models/maskrcnn.py).
 
 `photochrom models import NAME FILE` reads FILE without running pickled code beyond the
 classes the adapter allows (`torch.load(weights_only=True)`, plus e.g. argparse.Namespace
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 from torch import nn
@@ -27,6 +29,9 @@ from torch import nn
 from restore.files import file_sha256
 from restore.models.base import ModelError, ModelSpec, check_sha256
 from restore.output import write_atomically
+
+if TYPE_CHECKING:
+    from restore.models.detectors import DetectorSpec
 
 MODELS_ENV = "PHOTOCHROM_MODELS"
 STORED_FORMAT = "photochrom-import/1"
@@ -143,20 +148,33 @@ def import_checkpoint(name: str, source: Path) -> dict[str, object]:
     return record
 
 
-def load_imported(spec: ModelSpec, module: nn.Module) -> ModelSpec:
-    """Load the installed weights of `spec.name` into `module` after checking their
-    SHA-256; returns the spec with that SHA-256."""
-    importable = _IMPORTABLE.get(spec.name)
-    record = manifest(spec.name)
+def check_installed(name: str, download: str | None = None, kind: str = "model") -> Path:
+    """The path of the installed weights of `name` (a `kind`: model or detector), after
+    checking their SHA-256 against the manifest; ModelError, one line saying what to do,
+    if they are missing or damaged."""
+    record = manifest(name)
     if record is None:
-        where = f": download it ({importable.download}) and run `photochrom models import {spec.name} FILE`" if importable else ""
-        raise ModelError(f"model {spec.name!r} is not installed{where}")
-    path = models_dir() / f"{spec.name}.pt"
+        where = f": download it ({download}) and run `photochrom models import {name} FILE`" if download else ""
+        raise ModelError(f"{kind} {name!r} is not installed{where}")
+    path = models_dir() / f"{name}.pt"
     if not path.is_file():
-        raise ModelError(f"{path}: weights of model {spec.name!r} are missing; import them again")
-    actual = check_sha256(path, str(record["sha256"]), "the imported")
+        raise ModelError(f"{path}: weights of {kind} {name!r} are missing; import them again")
+    check_sha256(path, str(record["sha256"]), "the imported")
+    return path
+
+
+Spec = TypeVar("Spec", ModelSpec, "DetectorSpec")
+
+
+def load_imported(spec: Spec, module: nn.Module) -> Spec:
+    """Load the installed weights of `spec.name` (a model's or a detector's) into `module`
+    after checking their SHA-256; returns the spec with that SHA-256."""
+    importable = _IMPORTABLE.get(spec.name)
+    kind = "model" if isinstance(spec, ModelSpec) else "detector"
+    path = check_installed(spec.name, importable.download if importable else None, kind)
+    actual = str(manifest(spec.name)["sha256"])  # type: ignore[index]
     blob = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(blob, dict) or blob.get("format") != STORED_FORMAT or blob.get("model") != spec.name:
-        raise ModelError(f"{path}: not stored weights of model {spec.name!r}")
+        raise ModelError(f"{path}: not stored weights of {kind} {spec.name!r}")
     strict_load(module, blob["state_dict"], str(path))
     return replace(spec, weights_sha256=actual)

@@ -1,0 +1,107 @@
+"""`detectron2`: any detectron2 instance-segmentation model as the detector (optional).
+
+detectron2 is not on PyPI; it is installed from source against the installed torch
+(README, "Instance-aware colorization"). The user names the model's config file and its
+weights file in PHOTOCHROM_DETECTRON2_CONFIG and PHOTOCHROM_DETECTRON2_WEIGHTS (which Dask
+workers inherit). The config's own MODEL.WEIGHTS (often a URL) is replaced by that local
+file, so nothing is downloaded at run time; the weights' SHA-256 is recorded with every
+result, and a result made with other weights is not current.
+
+Input: the L* image at the detection size as an 8-bit gray image in all three channels
+(L* x 2.55, as InstColorization ran detectron2 on OpenCV's L channel). detectron2's own
+resizing is set to the image's size and its score threshold to the pipeline's minimum
+score. Its masks are binary (it pastes them at 0.5); the pipeline's feathering softens them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from restore.files import file_sha256
+from restore.models.base import ModelError
+from restore.models.detectors import DetectorSpec, Instance, check_input, env_path, instance_from_full_mask, register_detector
+
+CONFIG_ENV = "PHOTOCHROM_DETECTRON2_CONFIG"
+WEIGHTS_ENV = "PHOTOCHROM_DETECTRON2_WEIGHTS"
+INSTALL = "pip install --no-build-isolation 'git+https://github.com/facebookresearch/detectron2.git'"
+
+SPEC = DetectorSpec(
+    name="detectron2",
+    description=f"a detectron2 instance-segmentation model: its config in ${CONFIG_ENV}, its weights in ${WEIGHTS_ENV}",
+    licence="Apache-2.0 (detectron2); the weights' own terms (the model zoo's are trained on COCO)",
+)
+
+
+def _files() -> tuple[Path, Path]:
+    """The config and weights files, after checking that detectron2 and both files are there."""
+    try:
+        import detectron2  # noqa: F401
+    except ImportError:
+        raise ModelError(f"detector 'detectron2' needs the detectron2 package, which is not installed: {INSTALL} (see the README)") from None
+    config, weights = env_path(CONFIG_ENV), env_path(WEIGHTS_ENV)
+    if config is None or weights is None:
+        raise ModelError(f"detector 'detectron2' needs ${CONFIG_ENV} (a config .yaml) and ${WEIGHTS_ENV} (its weights file) set")
+    for path in (config, weights):
+        if not Path(path).is_file():
+            raise ModelError(f"{path}: no such file (detector 'detectron2')")
+    return Path(config), Path(weights)
+
+
+@lru_cache(maxsize=4)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    return file_sha256(Path(path))  # cached by size and time: result keys ask once per scan
+
+
+def installed_sha256() -> str | None:
+    weights = env_path(WEIGHTS_ENV)
+    if weights is None or not os.path.isfile(weights):
+        return None
+    stat = os.stat(weights)
+    return _sha256(weights, stat.st_size, stat.st_mtime_ns)
+
+
+def check() -> None:
+    _files()
+
+
+@register_detector(SPEC, check=check, installed_sha256=installed_sha256)
+class Detectron2Detector:
+    def __init__(self) -> None:
+        config, weights = _files()
+        import torch
+        from detectron2.config import get_cfg
+        from detectron2.data import MetadataCatalog
+        from detectron2.engine import DefaultPredictor
+
+        cfg = get_cfg()
+        cfg.merge_from_file(str(config))
+        cfg.MODEL.WEIGHTS = str(weights)  # a local file: never the config's URL
+        cfg.MODEL.DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+        self.predictor = DefaultPredictor(cfg)
+        datasets = cfg.DATASETS.TEST
+        classes = MetadataCatalog.get(datasets[0]).get("thing_classes", None) if datasets else None
+        self.spec = replace(SPEC, weights_sha256=installed_sha256(), labels=tuple(classes or ()))
+
+    def detect(self, l_hw: np.ndarray, min_score: float) -> list[Instance]:
+        from detectron2.data import transforms as T
+
+        check_input(SPEC.name, l_hw)
+        height, width = l_hw.shape
+        gray = np.clip(np.rint(l_hw * 2.55), 0, 255).astype(np.uint8)
+        self.predictor.aug = T.ResizeShortestEdge([min(height, width)] * 2, max(height, width))
+        self.predictor.model.roi_heads.box_predictor.test_score_thresh = float(min_score)
+        found = self.predictor(np.repeat(gray[..., None], 3, axis=2))["instances"].to("cpu")
+        instances = []
+        for box, score, label, mask in zip(
+            found.pred_boxes.tensor.numpy(), found.scores.numpy(), found.pred_classes.numpy(), found.pred_masks.numpy()
+        ):
+            name = self.spec.labels[label] if 0 <= label < len(self.spec.labels) else str(int(label))
+            instance = instance_from_full_mask(tuple(box), mask.astype(np.float32), float(score), name)
+            if instance is not None:
+                instances.append(instance)
+        return sorted(instances, key=lambda i: -i.score)
