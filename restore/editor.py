@@ -265,7 +265,7 @@ def make_server(
 
 # Only this page's own script and its images run: nothing may be fetched from elsewhere.
 PAGE_POLICY = (
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob:; "
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob: data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 GET_PARAMETERS = {"/": set(), "/api/scan": set(), "/api/image": {"x", "y", "w", "h", "long"}, "/api/lightness": {"x", "y"}}
