@@ -24,6 +24,7 @@ import io
 import json
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
@@ -359,7 +360,10 @@ class _Handler(BaseHTTPRequestHandler):
         session = self.server.session
         try:
             if route == "/api/preview":
-                self._send(200, session.preview_jpeg(body), "image/jpeg")
+                started = time.perf_counter()
+                jpeg = session.preview_jpeg(body)
+                # How long the server took, for the page's own latency figures (bench/editor.py).
+                self._send(200, jpeg, "image/jpeg", ("Server-Timing", f"preview;dur={(time.perf_counter() - started) * 1000:.1f}"))
             elif route == "/api/render":
                 self._send(200, session.render_jpeg(body), "image/jpeg")
             else:
