@@ -167,12 +167,15 @@ def browser(server: EditorServer, clicks: int) -> Samples:
             page.goto(server.url)
             page.wait_for_function("() => window.editor && editor.ready && editor.previewShown()", timeout=60_000)
             box = page.locator("#view").bounding_box()
-            rng = np.random.default_rng(0)
+            view = page.evaluate("() => editor.view")
+            shown = (server.session.width * view["scale"], server.session.height * view["scale"])
             for i in range(clicks):
-                fx, fy = rng.uniform(0.3, 0.7, 2)
+                # On a grid over the scan as shown, so that no click lands on an earlier hint's marker.
+                fx, fy = 0.1 + 0.8 * (i % 5) / 4, 0.1 + 0.8 * ((i // 5) % 5) / 4 + 0.02 * (i // 25)
+                at = (box["x"] + view["ox"] + fx * shown[0], box["y"] + view["oy"] + fy * shown[1])
 
-                def click(i=i, fx=fx, fy=fy) -> tuple[float, None]:  # noqa: ANN001
-                    page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+                def click(i=i, at=at) -> tuple[float, None]:  # noqa: ANN001
+                    page.mouse.click(*at)
                     page.wait_for_function(f"() => editor.points().length === {i + 1} && editor.previewShown()", timeout=60_000)
                     phases.append(page.evaluate("() => editor.lastPreviewPhases"))
                     return page.evaluate("() => editor.lastPreviewMs") / 1000, None
