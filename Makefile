@@ -30,6 +30,7 @@ bench: $(BIN)/photochrom
 	$(BIN)/python bench/restore.py
 	$(BIN)/python bench/global_pass.py
 	$(BIN)/python bench/export.py
+	$(BIN)/python bench/editor.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) bench/out

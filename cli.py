@@ -7,6 +7,7 @@ Heavy modules are imported inside the commands so that `photochrom --help` is in
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -571,6 +572,12 @@ def hints_edit(
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the URL only; do not open a browser.")] = False,
 ) -> None:
     """Edit a scan's hint file in the browser, with live colorized previews (local only, token-protected)."""
+    # One OpenBLAS thread, set before numpy loads (a value the user set wins): the previews'
+    # residual solve (lite, propagate) works on vectors too small to gain from threads, and
+    # OpenBLAS's threads wait on each other whenever another process holds a core. On the
+    # 2-core development machine, with another process busy, a preview took 0.6 to 4 s
+    # instead of 0.2 s (bench/editor.py).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from hints.schema import HintError
     from restore.editor import make_server
     from restore.scans import ScanError

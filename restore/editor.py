@@ -3,11 +3,18 @@
 A stdlib ThreadingHTTPServer bound to 127.0.0.1 on a free port, with a per-session random
 token on every request (`?token=` on GET, header `X-Photochrom-Token` on any request; POSTs
 need the header, which a cross-site form cannot send). Wrong or missing token: 403, nothing
-changes. Hint documents are validated exactly as `hints validate` does (hints.schema), and a
-save is written atomically (temp file + rename) only when the whole document is valid.
+changes. The Host header must name the server itself (`127.0.0.1:PORT` or `localhost:PORT`),
+else 403: a page from another site whose domain is re-pointed at 127.0.0.1 (DNS rebinding)
+sends its own host name. Hint documents are validated exactly as `hints validate` does
+(hints.schema), and a save is written atomically (temp file + rename) only when the whole
+document is valid. Every refused request is answered with a one-line JSON error.
 
-Endpoints: GET / (the page), GET /api/scan, GET /api/image (JPEG, long side <= 1600),
-POST /api/preview (PNG colorized at long side ~512 with the posted hints), POST /api/save.
+Endpoints: GET / (the page, restore/editor_page.html), GET /api/scan, GET /api/image (the
+scan's lightness as JPEG, long side <= 1600; with x, y, w, h and long: that region, long
+side <= `long`, for zooming into large scans), GET /api/lightness?x=&y= (L* at a pixel, for
+the colour picker), POST /api/preview (JPEG at long side 512: the global pass only, fast
+enough to follow each change), POST /api/render (JPEG of the full-resolution result
+through the whole pipeline; nothing is written), POST /api/save.
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ import io
 import json
 import secrets
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,15 +35,20 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from hints.schema import SCHEMA_ID, Hint, HintError, HintFile, load_hint_file, parse_hint_document, resolve
+from hints.schema import SCHEMA_ID, Hint, HintError, HintFile, default_radius, load_hint_file, parse_hint_document, resolve
+from restore.colour import lightness_to_gray
 from restore.files import file_sha256
 from restore.output import write_atomically
 from restore.pixels import ScanPixels, read_scan
 
 IMAGE_LONG_SIDE = 1600
 PREVIEW_LONG_SIDE = 512
+#: The largest side of a region the page may ask for (a 4K screen's width).
+MAX_REGION_SIDE = 4096
+MIN_REGION_SIDE = 16
 MAX_BODY_BYTES = 4 * 1024 * 1024
 TOKEN_HEADER = "X-Photochrom-Token"
+PAGE_FILE = "editor_page.html"
 #: Called after a save with (scan sha256, the saved HintFile); returns whether it recorded it.
 OnSave = Callable[[str, HintFile], bool]
 
@@ -57,12 +71,25 @@ def _scaled(l_hw: np.ndarray, long_side: int) -> np.ndarray:
     return cv2.resize(l_hw, size, interpolation=cv2.INTER_AREA)
 
 
-def _lightness_to_rgb_u8(l_hw: np.ndarray) -> np.ndarray:
-    from skimage.color import lab2rgb
+def _gray_jpeg(l_hw: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(lightness_to_gray(l_hw, np.uint8), "L").save(out, "JPEG", quality=90)
+    return out.getvalue()
 
-    lab = np.zeros((*l_hw.shape, 3), np.float64)
-    lab[..., 0] = l_hw
-    return (np.clip(lab2rgb(lab), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+def _rgb_jpeg(rgb_u8: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    # 4:4:4: the default 4:2:0 would halve the resolution of the very thing shown, the colour.
+    Image.fromarray(rgb_u8).save(out, "JPEG", quality=92, subsampling=0)
+    return out.getvalue()
+
+
+def _integer(query: dict[str, str], name: str) -> int:
+    value = query[name]
+    try:
+        return int(value)
+    except ValueError:
+        raise EditorError(f"{name} must be an integer, got {value!r}") from None
 
 
 class EditorSession:
@@ -82,8 +109,10 @@ class EditorSession:
         self.width, self.height = self.scan.width, self.scan.height
         self.settings = RestoreSettings(model=model)
         self.model = create_model(model)
+        # The preview's L* is made once: a change then costs only the model's global pass.
         l_preview = _scaled(self.scan.l_hw, PREVIEW_LONG_SIDE)
         self.preview_scan = dataclasses.replace(self.scan, l_hw=np.ascontiguousarray(l_preview), alpha=None, bit_depth=8)
+        self.overview_size = _scaled(np.zeros((self.height, self.width), np.uint8), IMAGE_LONG_SIDE).shape[::-1]
         self._image_jpeg: bytes | None = None
         self._lock = threading.Lock()
         self.current: dict[str, object] | None = None
@@ -91,6 +120,9 @@ class EditorSession:
             hint_file = load_hint_file(self.hints_path)
             resolve(hint_file, self.width, self.height, self.sha256)
             self.current = json.loads(self.hints_path.read_bytes())
+        # Warm the model (first calls allocate and load kernels) so the first change is as
+        # fast as the rest.
+        self.preview_jpeg([{"x": self.width // 2, "y": self.height // 2, "color": "#808080"}])
 
     # -- documents ---------------------------------------------------------------------
 
@@ -121,21 +153,45 @@ class EditorSession:
     def info(self) -> dict[str, object]:
         return {
             "name": self.scan_path.name, "width": self.width, "height": self.height, "sha256": self.sha256,
-            "hints_path": str(self.hints_path), "hints": self.current,
+            "hints_path": str(self.hints_path), "hints": self.current, "model": self.model.spec.name,
+            "default_radius": default_radius(self.width, self.height),
+            "overview": {"width": self.overview_size[0], "height": self.overview_size[1]},
+            "preview": {"width": self.preview_scan.width, "height": self.preview_scan.height},
         }
 
     def image_jpeg(self) -> bytes:
+        """The whole scan's lightness, long side <= IMAGE_LONG_SIDE (made once)."""
         with self._lock:
             if self._image_jpeg is None:
-                rgb = _lightness_to_rgb_u8(_scaled(self.scan.l_hw, IMAGE_LONG_SIDE))
-                out = io.BytesIO()
-                Image.fromarray(rgb).save(out, "JPEG", quality=90)
-                self._image_jpeg = out.getvalue()
+                self._image_jpeg = _gray_jpeg(_scaled(self.scan.l_hw, IMAGE_LONG_SIDE))
             return self._image_jpeg
 
-    def preview_png(self, body: object) -> bytes:
-        """The scan colorized at preview resolution with the body's hints, as PNG."""
-        from restore.pipeline import colorize
+    def region_jpeg(self, query: dict[str, str]) -> bytes:
+        """A region (x, y, w, h in scan pixels) of the scan's lightness, long side <= `long`."""
+        missing = [name for name in ("x", "y", "w", "h") if name not in query]
+        if missing:
+            raise EditorError(f"missing parameter {missing[0]!r} (a region needs x, y, w and h)")
+        x, y, w, h = (_integer(query, name) for name in ("x", "y", "w", "h"))
+        long_side = _integer(query, "long") if "long" in query else IMAGE_LONG_SIDE
+        if not MIN_REGION_SIDE <= long_side <= MAX_REGION_SIDE:
+            raise EditorError(f"long must be between {MIN_REGION_SIDE} and {MAX_REGION_SIDE}, got {long_side}")
+        if w < 1 or h < 1 or x < 0 or y < 0 or x + w > self.width or y + h > self.height:
+            raise EditorError(f"region x={x} y={y} w={w} h={h} is not inside the image ({self.width}x{self.height} pixels)")
+        return _gray_jpeg(_scaled(self.scan.l_hw[y : y + h, x : x + w], long_side))
+
+    def lightness(self, query: dict[str, str]) -> dict[str, object]:
+        """L* at a pixel: the colour picker offers the a*b* that exist at that lightness."""
+        missing = [name for name in ("x", "y") if name not in query]
+        if missing:
+            raise EditorError(f"missing parameter {missing[0]!r}")
+        x, y = _integer(query, "x"), _integer(query, "y")
+        if not (0 <= x < self.width and 0 <= y < self.height):
+            raise EditorError(f"({x}, {y}) is outside the image ({self.width}x{self.height} pixels)")
+        return {"x": x, "y": y, "l": round(float(self.scan.l_hw[y, x]), 2)}
+
+    def preview_jpeg(self, body: object) -> bytes:
+        """The scan colorized at preview resolution with the body's hints (global pass only)."""
+        from restore.pipeline import colorize_preview
 
         _, _, hints = self.check(self.document(body))
         preview = self.preview_scan
@@ -145,10 +201,20 @@ class EditorSession:
             for h in hints
         ]
         with self._lock:  # one model, one preview at a time
-            rgb = colorize(preview, self.model, self.settings, hints=scaled)
-        out = io.BytesIO()
-        Image.fromarray(rgb.astype(np.uint8)).save(out, "PNG", compress_level=1)
-        return out.getvalue()
+            rgb = colorize_preview(preview, self.model, self.settings, scaled)
+        return _rgb_jpeg(rgb)
+
+    def render_jpeg(self, body: object) -> bytes:
+        """The full-resolution result with the body's hints, as `restore` would make it, as
+        JPEG; nothing is written to disk or the catalog."""
+        from restore.pipeline import colorize
+
+        _, _, hints = self.check(self.document(body))
+        with self._lock:
+            rgb = colorize(self.scan, self.model, self.settings, hints=hints)
+        if rgb.dtype != np.uint8:  # 16-bit scans: rounded to 8 bits without a full-size float copy
+            rgb = cv2.convertScaleAbs(rgb, alpha=255.0 / 65535.0)
+        return _rgb_jpeg(rgb)
 
     def save(self, body: object) -> dict[str, object]:
         """Validate and write the hint file atomically; record it in the catalog with --db."""
@@ -171,11 +237,23 @@ class EditorServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), _Handler)
         self.session = session
         self.token = secrets.token_urlsafe(32)
+        self._page: str | None = None
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/?token={self.token}"
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """The Host headers a request may carry: this server's own names."""
+        port = self.server_address[1]
+        return frozenset({f"127.0.0.1:{port}", f"localhost:{port}"})
+
+    def page(self) -> bytes:
+        if self._page is None:
+            self._page = files("restore").joinpath(PAGE_FILE).read_text(encoding="utf-8")
+        return self._page.replace("__TOKEN__", self.token).encode()
 
 
 def make_server(
@@ -186,6 +264,15 @@ def make_server(
     return EditorServer(EditorSession(scan_path, hints_path, on_save, model), port)
 
 
+# Only this page's own script and its images run: nothing may be fetched from elsewhere.
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob: data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+GET_PARAMETERS = {"/": set(), "/api/scan": set(), "/api/image": {"x", "y", "w", "h", "long"}, "/api/lightness": {"x", "y"}}
+POST_ROUTES = ("/api/preview", "/api/render", "/api/save")
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: EditorServer
     protocol_version = "HTTP/1.1"
@@ -193,12 +280,15 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet: the token is in URLs
         pass
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, *headers: tuple[str, str]) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")  # the token is in the page's URL
+        for name, value in headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
@@ -206,30 +296,48 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(document).encode(), "application/json")
 
     def _error(self, status: int, message: str) -> None:
-        self._json(status, {"error": message.replace("\n", " ")})
+        self._json(status, {"error": " ".join(message.split())})
 
-    def _authorised(self, *, allow_query: bool) -> bool:
+    def _authorised(self, query: dict[str, list[str]] | None) -> bool:
+        """The Host header is this server's, and the token is right (query: GET may pass it there)."""
+        host = (self.headers.get("Host") or "").lower()
+        if host not in self.server.hosts:
+            self._error(403, f"wrong Host header {host!r}: open the editor at {self.server.url.split('?')[0]}")
+            return False
         supplied = self.headers.get(TOKEN_HEADER, "")
-        if not supplied and allow_query:
-            supplied = (parse_qs(urlsplit(self.path).query).get("token") or [""])[0]
+        if not supplied and query is not None:
+            supplied = (query.get("token") or [""])[0]
         if supplied and secrets.compare_digest(supplied.encode(), self.server.token.encode()):
             return True
         self._error(403, "missing or wrong token")
         return False
 
     def do_GET(self) -> None:  # noqa: N802
-        if not self._authorised(allow_query=True):
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        if not self._authorised(query):
             return
-        route = urlsplit(self.path).path
-        session = self.server.session
-        if route == "/":
-            self._send(200, PAGE.replace("__TOKEN__", self.server.token).encode(), "text/html; charset=utf-8")
-        elif route == "/api/scan":
-            self._json(200, session.info())
-        elif route == "/api/image":
-            self._send(200, session.image_jpeg(), "image/jpeg")
-        else:
+        route, session = parts.path, self.server.session
+        if route not in GET_PARAMETERS:
             self._error(404, f"no such page: {route}")
+            return
+        try:
+            unknown = sorted(set(query) - GET_PARAMETERS[route] - {"token"})
+            if unknown:
+                raise EditorError(f"unknown parameter {unknown[0]!r}")
+            if any(len(values) > 1 for values in query.values()):
+                raise EditorError("a parameter is given more than once")
+            single = {name: values[0] for name, values in query.items() if name != "token"}
+            if route == "/":
+                self._send(200, self.server.page(), "text/html; charset=utf-8", ("Content-Security-Policy", PAGE_POLICY))
+            elif route == "/api/scan":
+                self._json(200, session.info())
+            elif route == "/api/image":
+                self._send(200, session.region_jpeg(single) if single else session.image_jpeg(), "image/jpeg")
+            else:
+                self._json(200, session.lightness(single))
+        except EditorError as exc:
+            self._error(400, str(exc))
 
     def do_POST(self) -> None:  # noqa: N802
         length = int(self.headers.get("Content-Length") or 0)
@@ -237,11 +345,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._error(413, f"request body over {MAX_BODY_BYTES} bytes")
             return
-        raw = self.rfile.read(length) if length > 0 else b""
-        if not self._authorised(allow_query=False):
+        raw = self.rfile.read(length) if length > 0 else b""  # read first: the connection stays usable
+        if not self._authorised(None):
             return
         route = urlsplit(self.path).path
-        if route not in ("/api/preview", "/api/save"):
+        if route not in POST_ROUTES:
             self._error(404, f"no such endpoint: {route}")
             return
         try:
@@ -252,80 +360,15 @@ class _Handler(BaseHTTPRequestHandler):
         session = self.server.session
         try:
             if route == "/api/preview":
-                self._send(200, session.preview_png(body), "image/png")
+                started = time.perf_counter()
+                jpeg = session.preview_jpeg(body)
+                # How long the server took, for the page's own latency figures (bench/editor.py).
+                self._send(200, jpeg, "image/jpeg", ("Server-Timing", f"preview;dur={(time.perf_counter() - started) * 1000:.1f}"))
+            elif route == "/api/render":
+                self._send(200, session.render_jpeg(body), "image/jpeg")
             else:
                 self._json(200, session.save(body))
         except (HintError, EditorError) as exc:
             self._error(400, str(exc))
         except Exception as exc:  # noqa: BLE001 - the page shows it; the server keeps running
             self._error(500, f"{type(exc).__name__}: {exc}")
-
-
-PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>photochrom hints</title>
-<style>
-body{font-family:sans-serif;margin:1em} .row{display:flex;gap:1em;align-items:flex-start}
-.pane{position:relative} .pane img{max-width:45vw;max-height:80vh;display:block}
-#marks{position:absolute;left:0;top:0;pointer-events:none}
-#error{color:#b00} li{margin:.2em 0} .sw{display:inline-block;width:1em;height:1em;vertical-align:middle;border:1px solid #444}
-</style></head><body>
-<h3 id="title">photochrom hints</h3>
-<div>colour <input type="color" id="colour" value="#7a9cc6"> <button id="save">Save</button> <span id="status"></span></div>
-<div id="error"></div>
-<div class="row">
-  <div class="pane"><img id="scan" alt="scan"><svg id="marks"></svg></div>
-  <div class="pane"><img id="preview" alt="preview"></div>
-  <ol id="points"></ol>
-</div>
-<script>
-const TOKEN = "__TOKEN__";
-const H = {"X-Photochrom-Token": TOKEN, "Content-Type": "application/json"};
-let info = null, points = [], space = "pixels";
-const $ = (id) => document.getElementById(id);
-function hex(c){ return typeof c === "string" ? c : "#888888"; }
-function draw(){
-  const img = $("scan"), svg = $("marks"), sx = img.clientWidth / info.width, sy = img.clientHeight / info.height;
-  svg.setAttribute("width", img.clientWidth); svg.setAttribute("height", img.clientHeight);
-  svg.innerHTML = points.map((p) => {
-    const x = space === "normalized" ? p.x * (info.width - 1) : p.x, y = space === "normalized" ? p.y * (info.height - 1) : p.y;
-    return `<circle cx="${(x + .5) * sx}" cy="${(y + .5) * sy}" r="5" fill="${hex(p.color)}" stroke="white"/>`; }).join("");
-  $("points").innerHTML = "";
-  points.forEach((p, i) => {
-    const li = document.createElement("li");
-    li.innerHTML = `<span class="sw" style="background:${hex(p.color)}"></span> (${p.x}, ${p.y}) `;
-    const del = document.createElement("button"); del.textContent = "delete";
-    del.onclick = () => { points.splice(i, 1); changed(); }; li.appendChild(del); $("points").appendChild(li);
-  });
-}
-let pending = null;
-async function preview(){
-  const r = await fetch("/api/preview", {method: "POST", headers: H, body: JSON.stringify({space, points})});
-  if (!r.ok) { $("error").textContent = (await r.json()).error; return; }
-  $("error").textContent = ""; const old = $("preview").src;
-  $("preview").src = URL.createObjectURL(await r.blob()); if (old.startsWith("blob:")) URL.revokeObjectURL(old);
-}
-function changed(){ draw(); clearTimeout(pending); pending = setTimeout(preview, 150); $("status").textContent = "unsaved"; }
-$("scan").onclick = (e) => {
-  const img = $("scan"), x = Math.min(info.width - 1, Math.floor(e.offsetX * info.width / img.clientWidth));
-  const y = Math.min(info.height - 1, Math.floor(e.offsetY * info.height / img.clientHeight));
-  points.push(space === "normalized" ? {x: x / (info.width - 1), y: y / (info.height - 1), color: $("colour").value}
-                                     : {x, y, color: $("colour").value});
-  changed();
-};
-$("save").onclick = async () => {
-  const doc = Object.assign({}, info.hints || {}, {schema: "photochrom.hints/1", space, points});
-  if (!doc.image) doc.image = {sha256: info.sha256, path: info.name};
-  const r = await fetch("/api/save", {method: "POST", headers: H, body: JSON.stringify(doc)});
-  const j = await r.json();
-  if (r.ok) { $("status").textContent = "saved " + j.path; $("error").textContent = ""; info.hints = doc; }
-  else $("error").textContent = j.error;
-};
-(async () => {
-  info = await (await fetch("/api/scan", {headers: H})).json();
-  $("title").textContent = `${info.name} (${info.width}x${info.height}) -> ${info.hints_path}`;
-  if (info.hints) { points = info.hints.points.slice(); space = info.hints.space || "pixels"; }
-  $("scan").onload = () => { draw(); preview(); };
-  $("scan").src = "/api/image?token=" + encodeURIComponent(TOKEN);
-})();
-</script></body></html>
-"""

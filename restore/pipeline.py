@@ -214,13 +214,7 @@ def colorize_scan(
     l_full = scan.l_hw
     height, width = l_full.shape
     started = time.perf_counter()
-    side = spec.input_px
-    l_global = cv2.resize(l_full, (side, side), interpolation=cv2.INTER_AREA)
-    if spec.takes_hints:
-        hint_ab, hint_mask = rasterize(hints, side, side, side / height, side / width)
-    else:
-        hint_ab, hint_mask = np.zeros((side, side, 2), np.float32), np.zeros((side, side), np.float32)
-    ab_global = model.colorize(l_global[None], hint_ab[None], hint_mask[None])[0]
+    ab_global = global_pass(l_full, model, hints)
     seconds["global"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -242,6 +236,35 @@ def colorize_scan(
     rgb = recombine(l_full, ab_work, settings.saturation, np.uint16 if scan.bit_depth == 16 else np.uint8, hints)
     seconds["recombine"] = time.perf_counter() - started
     return rgb, detections
+
+
+def global_pass(l_full: np.ndarray, model: Colorizer, hints: Sequence[Hint] = ()) -> np.ndarray:
+    """The whole scan squeezed to the model's square input, with the hints: S x S x 2 a*b*."""
+    spec = model.spec
+    height, width = l_full.shape
+    side = spec.input_px
+    l_global = cv2.resize(l_full, (side, side), interpolation=cv2.INTER_AREA)
+    if spec.takes_hints:
+        hint_ab, hint_mask = rasterize(hints, side, side, side / height, side / width)
+    else:
+        hint_ab, hint_mask = np.zeros((side, side, 2), np.float32), np.zeros((side, side), np.float32)
+    return model.colorize(l_global[None], hint_ab[None], hint_mask[None])[0]
+
+
+def colorize_preview(scan: ScanPixels, model: Colorizer, settings: RestoreSettings, hints: Sequence[Hint] = ()) -> np.ndarray:
+    """A fast approximation of `colorize` for the hint editor: the global pass alone (no
+    patch pass, which costs several model calls), recombined with the scan's L* and the
+    hints held as `colorize` holds them. Meant for a scan already reduced to preview size;
+    8-bit sRGB, H x W x 3."""
+    height, width = scan.l_hw.shape
+    side = model.spec.input_px
+    ab_global = global_pass(scan.l_hw, model, hints)
+    # Back to the scan's aspect ratio at the model's resolution: the guided filter then
+    # takes the scan's own edges from its L*, as in the full pipeline.
+    scale = side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    ab_work = cv2.resize(ab_global, size, interpolation=cv2.INTER_LINEAR)
+    return recombine(scan.l_hw, ab_work, settings.saturation, np.uint8, hints)
 
 
 def context_hints(context_ab_hw2: np.ndarray, spacing_px: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,8 @@ and the broken files archives really contain."""
 from __future__ import annotations
 
 import io
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -222,3 +224,15 @@ def png_bytes(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="PNG")
     return buf.getvalue()
+
+
+@pytest.fixture
+def chromium():  # noqa: ANN201 - (playwright.sync_api module, path of the browser)
+    """Debian's headless Chromium driven by Playwright (no browser is downloaded). Skips,
+    saying which is missing, where the browser or Playwright is absent, before a test
+    builds anything."""
+    path = os.environ.get("PHOTOCHROM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).is_file():
+        pytest.skip(f"no Chromium at {path} (apt-get install chromium, or set PHOTOCHROM_CHROMIUM)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
+    return sync_api, path

@@ -3,13 +3,12 @@ scan page load every image, the before/after slider moves under the mouse and th
 control, and nothing is logged to the console as an error along the way.
 
 Needs Debian's `chromium` (or $PHOTOCHROM_CHROMIUM) and the `playwright` package from the
-[dev] extra; no browser is downloaded. Skips, saying which is missing, where either is absent."""
+[dev] extra; no browser is downloaded. Skips, saying which is missing, where either is absent
+(the `chromium` fixture, tests/conftest.py)."""
 
 from __future__ import annotations
 
 import io
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +21,6 @@ from catalog.export import export
 from catalog.ingest import ingest
 from tests.catalog.test_export import _restore
 from tests.conftest import gray_u8
-
-
-@pytest.fixture
-def chromium():  # noqa: ANN201 - (playwright.sync_api module, path of the browser)
-    """Skips before the catalog is built where the browser or Playwright is missing."""
-    path = os.environ.get("PHOTOCHROM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).is_file():
-        pytest.skip(f"no Chromium at {path} (apt-get install chromium, or set PHOTOCHROM_CHROMIUM)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
-    return sync_api, path
 
 
 @pytest.fixture

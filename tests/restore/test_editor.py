@@ -6,6 +6,7 @@ import hashlib
 import http.client
 import io
 import json
+import socket
 import threading
 from pathlib import Path
 
@@ -42,10 +43,12 @@ def server(scan: Path):  # noqa: ANN201
     server.server_close()
 
 
-def _request(server, method: str, path: str, body: bytes | None = None, token: str | None = "ok"):  # noqa: ANN001, ANN202
-    host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=60)
+def _request(server, method: str, path: str, body: bytes | None = None, token: str | None = "ok", host: str | None = None):  # noqa: ANN001, ANN202
+    address, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(address, port, timeout=60)
     headers = {"Content-Type": "application/json"}
+    if host is not None:  # else http.client sends the address it connects to, as a browser does
+        headers["Host"] = host
     if token == "ok":
         headers[TOKEN_HEADER] = server.token
     elif token is not None:
@@ -57,18 +60,42 @@ def _request(server, method: str, path: str, body: bytes | None = None, token: s
     return response.status, data
 
 
-def _post(server, path: str, document: object, token: str | None = "ok"):  # noqa: ANN001, ANN202
-    return _request(server, "POST", path, json.dumps(document).encode(), token)
+def _post(server, path: str, document: object, token: str | None = "ok", host: str | None = None):  # noqa: ANN001, ANN202
+    return _request(server, "POST", path, json.dumps(document).encode(), token, host)
 
 
 def test_binds_loopback_on_a_free_port(server) -> None:  # noqa: ANN001
     host, port = server.server_address[:2]
     assert host == "127.0.0.1" and port > 0
+    assert server.socket.getsockname()[:2] == ("127.0.0.1", port)
     assert server.url == f"http://127.0.0.1:{port}/?token={server.token}" and len(server.token) >= 32
+    # Bound to 127.0.0.1 itself, not to every address: another address of this machine
+    # (127.0.0.2 is one on Linux, as a LAN address would be) is refused.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.2", port), timeout=5).close()
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1", "127.0.0.1:1", "localhost.evil.example:{port}", ""])
+def test_a_foreign_host_header_is_refused(server, scan: Path, host: str) -> None:  # noqa: ANN001
+    """DNS rebinding: a page from another site, its name re-pointed at 127.0.0.1, sends that name."""
+    host = host.format(port=server.server_address[1])
+    for path in ("/", "/api/scan", "/api/image", "/api/lightness?x=1&y=1"):
+        status, data = _request(server, "GET", f"{path}", host=host)
+        assert status == 403 and "wrong Host header" in json.loads(data)["error"], (path, host)
+    for endpoint in ("/api/save", "/api/preview", "/api/render"):
+        status, data = _post(server, endpoint, {"points": [{"x": 1, "y": 1, "color": "#ff0000"}]}, host=host)
+        assert status == 403 and "wrong Host header" in json.loads(data)["error"]
+    assert not (scan.parent / "hints").exists()
+
+
+def test_the_servers_own_names_are_accepted(server) -> None:  # noqa: ANN001
+    port = server.server_address[1]
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}"):
+        assert _request(server, "GET", "/api/scan", host=host)[0] == 200, host
 
 
 def test_token_is_required(server, scan: Path) -> None:  # noqa: ANN001
-    for path in ("/", "/api/scan", "/api/image"):
+    for path in ("/", "/api/scan", "/api/image", "/api/image?x=0&y=0&w=8&h=8", "/api/lightness?x=1&y=1"):
         assert _request(server, "GET", path, token=None)[0] == 403
         assert _request(server, "GET", path, token="wrong")[0] == 403
         assert _request(server, "GET", f"{path}?token=wrong", token=None)[0] == 403
@@ -76,8 +103,9 @@ def test_token_is_required(server, scan: Path) -> None:  # noqa: ANN001
     assert status == 200 and b"<html" in page
     points = [{"x": 10, "y": 10, "color": "#ff0000"}]
     for token in (None, "wrong"):
-        assert _post(server, "/api/save", {"points": points}, token=token)[0] == 403
-        assert _post(server, "/api/preview", {"points": points}, token=token)[0] == 403
+        for endpoint in ("/api/save", "/api/preview", "/api/render"):
+            status, data = _post(server, endpoint, {"points": points}, token=token)
+            assert status == 403 and json.loads(data) == {"error": "missing or wrong token"}
     # a query token is not enough for a POST: only the header, which other sites cannot send
     assert _post(server, f"/api/save?token={server.token}", {"points": points}, token=None)[0] == 403
     assert not server.session.hints_path.exists()
@@ -139,7 +167,7 @@ def test_save_writes_a_valid_file_with_the_points(server, scan: Path) -> None:  
     ],
 )
 def test_bad_saves_are_400_with_the_reason_and_write_nothing(server, scan: Path, body: bytes, expected: str) -> None:  # noqa: ANN001
-    for endpoint in ("/api/save", "/api/preview"):
+    for endpoint in ("/api/save", "/api/preview", "/api/render"):
         status, data = _request(server, "POST", endpoint, body)
         assert status == 400
         error = json.loads(data)["error"]
@@ -193,3 +221,90 @@ def test_save_is_recorded_in_the_catalog_with_db(scan: Path, tmp_path: Path) -> 
         assert [(r.path, r.points, r.sha256) for r in records] == [
             (str((scan.parent / "hints" / "street.json").resolve()), 1, json.loads(data)["sha256"])
         ]
+
+
+def test_the_page_is_self_contained(server) -> None:  # noqa: ANN001
+    address, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(address, port, timeout=60)
+    conn.request("GET", f"/?token={server.token}")
+    response = conn.getresponse()
+    page = response.read().decode()
+    conn.close()
+    assert response.status == 200
+    policy = response.getheader("Content-Security-Policy")
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy
+    assert f'const TOKEN = "{server.token}";' in page and "__TOKEN__" not in page
+    assert "http://" not in page and "https://" not in page  # nothing to fetch from elsewhere
+
+
+def _gray(jpeg: bytes) -> np.ndarray:
+    image = Image.open(io.BytesIO(jpeg))
+    assert image.format == "JPEG"
+    return np.asarray(image.convert("L")).astype(int)
+
+
+def test_a_region_of_the_scan_at_the_resolution_asked(server, scan: Path) -> None:  # noqa: ANN001
+    original = np.asarray(Image.open(scan)).astype(int)
+    status, jpeg = _request(server, "GET", "/api/image?x=10&y=5&w=40&h=20")
+    assert status == 200
+    region = _gray(jpeg)
+    assert region.shape == (20, 40)  # never enlarged
+    assert np.abs(region - original[5:25, 10:50]).max() <= 3  # the scan's own gray (JPEG rounding)
+    status, jpeg = _request(server, "GET", "/api/image?x=0&y=0&w=96&h=64&long=48")
+    assert status == 200 and _gray(jpeg).shape == (32, 48)  # long side at most `long`
+
+
+def test_lightness_at_a_pixel(server, scan: Path) -> None:  # noqa: ANN001
+    from restore.colour import gray_to_lightness
+
+    gray = np.asarray(Image.open(scan))
+    status, data = _request(server, "GET", "/api/lightness?x=70&y=30")
+    assert status == 200
+    answer = json.loads(data)
+    assert (answer["x"], answer["y"]) == (70, 30)
+    assert answer["l"] == pytest.approx(float(gray_to_lightness(gray)[30, 70]), abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/api/image?x=0&y=0&w=10", "missing parameter 'h' (a region needs x, y, w and h)"),
+        ("/api/image?x=0&y=0&w=10&h=ten", "h must be an integer, got 'ten'"),
+        ("/api/image?x=0&y=0&w=10&h=1.5", "h must be an integer, got '1.5'"),
+        ("/api/image?x=90&y=0&w=10&h=10", "region x=90 y=0 w=10 h=10 is not inside the image (96x64 pixels)"),
+        ("/api/image?x=-1&y=0&w=10&h=10", "is not inside the image"),
+        ("/api/image?x=0&y=0&w=0&h=10", "is not inside the image"),
+        ("/api/image?x=0&y=0&w=10&h=10&long=5000", "long must be between 16 and 4096, got 5000"),
+        ("/api/image?x=0&y=0&w=10&h=10&long=8", "long must be between 16 and 4096, got 8"),
+        ("/api/image?x=0&y=0&w=10&h=10&zoom=2", "unknown parameter 'zoom'"),
+        ("/api/image?x=0&x=1&y=0&w=10&h=10", "a parameter is given more than once"),
+        ("/api/lightness?x=1", "missing parameter 'y'"),
+        ("/api/lightness?x=96&y=0", "(96, 0) is outside the image (96x64 pixels)"),
+        ("/api/lightness?x=1&y=&", "y must be an integer, got ''"),
+        ("/api/scan?verbose=1", "unknown parameter 'verbose'"),
+    ],
+)
+def test_bad_image_and_lightness_requests_are_400(server, path: str, expected: str) -> None:  # noqa: ANN001
+    status, data = _request(server, "GET", path)
+    assert status == 400
+    error = json.loads(data)["error"]
+    assert expected in error and "\n" not in error
+
+
+def test_render_is_the_full_resolution_result_and_writes_nothing(server, scan: Path) -> None:  # noqa: ANN001
+    before = sorted(scan.parent.rglob("*"))
+    status, jpeg = _post(server, "/api/render", {"points": [{"x": 70, "y": 30, "color": "#ff0000", "radius": 4}]})
+    assert status == 200
+    image = Image.open(io.BytesIO(jpeg))
+    assert image.format == "JPEG" and image.size == (WIDTH, HEIGHT)
+    rgb = np.asarray(image.convert("RGB")).astype(int)
+    r, g, b = rgb[30, 70]
+    assert r > g + 40 and r > b + 40  # red at the hint
+    # The same pixels as the pipeline's own colorize with those hints (up to JPEG rounding).
+    from hints.schema import Hint, colour_to_ab
+    from restore.pipeline import colorize
+
+    session = server.session
+    expected = colorize(session.scan, session.model, session.settings, hints=[Hint(70, 30, colour_to_ab("#ff0000"), 4)])
+    assert np.abs(rgb - expected.astype(int)).mean() < 2
+    assert sorted(scan.parent.rglob("*")) == before

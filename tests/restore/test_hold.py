@@ -115,6 +115,24 @@ def test_propagate_spreads_a_hint_through_its_region_and_not_across_edges() -> N
     assert not propagate(l_hw, hint_ab, np.zeros_like(mask)).any()  # no hints: no colour
 
 
+def test_propagate_solves_small_systems_directly_to_the_multigrid_solution(monkeypatch: pytest.MonkeyPatch) -> None:
+    from restore.models import propagate as module
+
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:96, 0:112]
+    l_hw = (50 + 30 * np.sin(x / 9.0) * np.cos(y / 13.0) + 15 * (x > 60)).astype(np.float32)
+    hint_ab = np.zeros((96, 112, 2), np.float32)
+    mask = np.zeros((96, 112), np.float32)
+    for row, col in rng.integers(0, 94, (6, 2)):
+        hint_ab[row : row + 2, col : col + 2], mask[row : row + 2, col : col + 2] = rng.uniform(-40, 40, 2), 1.0
+    assert 96 * 112 <= module.DIRECT_MAX_UNKNOWNS
+    direct = module.propagate(l_hw, hint_ab, mask, pull=1e-5)
+    monkeypatch.setattr(module, "DIRECT_MAX_UNKNOWNS", 0)
+    multigrid = module.propagate(l_hw, hint_ab, mask, pull=1e-5, tol=1e-10)
+    assert np.abs(direct).max() > 10
+    np.testing.assert_allclose(direct, multigrid, atol=1e-3)
+
+
 def test_a_hint_on_a_sharp_edge_still_holds() -> None:
     # Large enough that the correction's grid is coarser than the scan, so the hint falls
     # between grid nodes whose lightness differs from its own pixel's: the weights must be
