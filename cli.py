@@ -30,6 +30,20 @@ app.add_typer(hints_app, name="hints")
 models_app = typer.Typer(help="The colorization models and instance detectors photochrom can use.")
 app.add_typer(models_app, name="models")
 
+
+
+@app.callback()
+def _every_command() -> None:
+    # One OpenBLAS thread for every command, set before numpy loads (a value the user set
+    # wins). The residual solves (lite, propagate) work on vectors too small to gain from
+    # threads, and OpenBLAS's threads spin waiting on each other whenever another process
+    # holds a core: on the 2-core development machine, with another process busy, a 24 MP
+    # restore's inference took 19 s instead of 2 s and an editor preview 0.6 to 4 s instead
+    # of 0.2 s. Dask already gives its workers one thread; this covers colorize, the editor
+    # and the main process. (torch has its own thread pool.)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 DbOption = Annotated[Path, typer.Option("--db", help="The catalog file.", dir_okay=False)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 DEFAULT_DB = Path("archive.db")
@@ -572,12 +586,6 @@ def hints_edit(
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the URL only; do not open a browser.")] = False,
 ) -> None:
     """Edit a scan's hint file in the browser, with live colorized previews (local only, token-protected)."""
-    # One OpenBLAS thread, set before numpy loads (a value the user set wins): the previews'
-    # residual solve (lite, propagate) works on vectors too small to gain from threads, and
-    # OpenBLAS's threads wait on each other whenever another process holds a core. On the
-    # 2-core development machine, with another process busy, a preview took 0.6 to 4 s
-    # instead of 0.2 s (bench/editor.py).
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from hints.schema import HintError
     from restore.editor import make_server
     from restore.scans import ScanError

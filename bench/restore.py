@@ -28,8 +28,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import tifffile
+# As the photochrom command does for every command (cli.py), before numpy loads: the warm
+# in-process restore below runs as `colorize` does.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import tifffile  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -72,7 +76,7 @@ def unavoidable_parts(scan: Path, model_name: str, result: Path) -> dict[str, fl
     import cv2
 
     from patches.grid import tile_grid
-    from restore.pipeline import CONTEXT_POINTS_PER_SIDE, _to_side, context_hints
+    from restore.pipeline import _to_side, context_hints, context_spacing
 
     side = model.spec.input_px
     work_h, work_w = working_size(pixels.height, pixels.width, model.spec, RestoreSettings(model=model_name))
@@ -85,7 +89,7 @@ def unavoidable_parts(scan: Path, model_name: str, result: Path) -> dict[str, fl
     ab_global = model.colorize(l_global, *none)[0]
     if model.spec.takes_hints:
         context = cv2.resize(ab_global, (work_w, work_h), interpolation=cv2.INTER_LINEAR)
-        hint_ab, hint_mask = context_hints(context, max(1, side // CONTEXT_POINTS_PER_SIDE))
+        hint_ab, hint_mask = context_hints(context, context_spacing(model.spec))
     else:
         hint_ab, hint_mask = np.zeros((work_h, work_w, 2), np.float32), np.zeros((work_h, work_w), np.float32)
     inputs = [

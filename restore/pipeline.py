@@ -228,7 +228,7 @@ def colorize_scan(
     detections = None
     if settings.instances is not None and instance_pass is not None:
         started = time.perf_counter()
-        spacing = max(1, side // CONTEXT_POINTS_PER_SIDE)
+        spacing = context_spacing(spec)
         ab_work, detections = colorize_instances(l_full, ab_work, model, settings.instances, instance_pass, hints, spacing)
         seconds["instances"] = time.perf_counter() - started
 
@@ -267,6 +267,11 @@ def colorize_preview(scan: ScanPixels, model: Colorizer, settings: RestoreSettin
     return recombine(scan.l_hw, ab_work, settings.saturation, np.uint8, hints)
 
 
+def context_spacing(spec: ModelSpec) -> int:
+    """Pixels between context hints, at the model's input (CONTEXT_POINTS_PER_SIDE per side)."""
+    return max(1, spec.input_px // CONTEXT_POINTS_PER_SIDE)
+
+
 def context_hints(context_ab_hw2: np.ndarray, spacing_px: int) -> tuple[np.ndarray, np.ndarray]:
     """A lattice of hints over the whole working image, every `spacing_px`, from the global pass.
 
@@ -293,7 +298,7 @@ def colorize_working(
     side = spec.input_px
     grid = tile_grid(l_work.shape[0], l_work.shape[1], side, spec.overlap_px)
     if spec.takes_hints:
-        hint_ab, hint_mask = context_hints(context_ab_hw2, max(1, side // CONTEXT_POINTS_PER_SIDE))
+        hint_ab, hint_mask = context_hints(context_ab_hw2, context_spacing(spec))
         if curator is not None:
             curator_ab, curator_mask = curator
             hint_ab = np.where(curator_mask[..., None] > 0, curator_ab, hint_ab)
