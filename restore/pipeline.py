@@ -38,7 +38,7 @@ from hints.raster import rasterize
 from hints.schema import Hint, HintFile, resolve
 from patches.grid import Tile, tile_grid
 from patches.stitch import stitch
-from restore.colour import lab_to_rgb
+from restore.colour import lab_hw3_to_rgb
 from restore.detections import Detections
 from restore.hold import MIN_SPREAD_PX, SPREAD_RADII, hold_hints, sample
 from restore.instances import InstancePass, InstanceSettings, colorize_instances
@@ -47,8 +47,10 @@ from restore.output import FORMAT_EXTENSIONS, Provenance, write_result
 from restore.pixels import ScanPixels, read_scan
 
 DEFAULT_SATURATION = 1.15
-#: Rows of the full-resolution image processed at a time (upsampling, conversion).
-FULL_RES_STRIP_ROWS = 512
+#: Rows of the full-resolution image processed at a time (upsampling, conversion). Small
+#: enough that a strip's temporaries are reused from the allocator rather than mapped and
+#: faulted in afresh (recombining 24 MP: 1.11 s at 128 rows, 1.16 to 1.26 s at 512).
+FULL_RES_STRIP_ROWS = 128
 # Guided filter: radius in working-resolution pixels (scaled to full resolution), and its
 # regulariser for a guide in 0..1 (L*/100): regions whose lightness varies less than
 # about sqrt(eps) * 100 = 1 L* unit are smoothed, real edges are kept. With a step in
@@ -340,13 +342,23 @@ def _from_side(ab: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(ab, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def saturation_gain(l_hw: np.ndarray, saturation: float) -> np.ndarray | None:
+    """The chroma gain at each pixel: `saturation` in midtones, fading to 1 at black and
+    white (1 + (saturation - 1) * 4x(1 - x), x = L*/100); None when it is 1 everywhere."""
+    if saturation == 1.0:
+        return None
+    x = l_hw / np.float32(100)
+    gain = np.float32(1) - x
+    gain *= x
+    gain *= np.float32(4 * (saturation - 1.0))
+    gain += np.float32(1)
+    return gain
+
+
 def saturate(l_hw: np.ndarray, ab_hw2: np.ndarray, saturation: float) -> np.ndarray:
     """Chroma times `saturation` in midtones, fading to unchanged at black and white."""
-    if saturation == 1.0:
-        return ab_hw2
-    x = l_hw / np.float32(100)
-    gain = np.float32(1) + np.float32(4 * (saturation - 1.0)) * x * (np.float32(1) - x)
-    return ab_hw2 * gain[..., None]
+    gain = saturation_gain(l_hw, saturation)
+    return ab_hw2 if gain is None else ab_hw2 * gain[..., None]
 
 
 def guided_coefficients(guide_hw: np.ndarray, src_hwc: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -435,12 +447,20 @@ def recombine(
         map_x = np.ascontiguousarray(np.broadcast_to(xs, (bottom - top, width)))
         map_y = np.ascontiguousarray(np.broadcast_to(ys[:, None], (bottom - top, width)))
         planes = cv2.split(cv2.remap(coefficients, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
-        l_strip = l_full[top:bottom]
+        l_strip = np.ascontiguousarray(l_full[top:bottom], dtype=np.float32)
         guide_strip = l_strip / np.float32(100)
-        ab = saturate(l_strip, cv2.merge([planes[0] * guide_strip + planes[2], planes[1] * guide_strip + planes[3]]), saturation)
-        if len(planes) == 6:
-            ab += cv2.merge([planes[4], planes[5]])
-        rgb[top:bottom] = lab_to_rgb(l_strip, ab, dtype)
+        gain = saturation_gain(l_strip, saturation)
+        chroma = []
+        for channel in range(2):  # a*, then b*: in place, one plane at a time
+            plane = planes[channel]
+            plane *= guide_strip
+            plane += planes[2 + channel]
+            if gain is not None:
+                plane *= gain
+            if len(planes) == 6:
+                plane += planes[4 + channel]
+            chroma.append(plane)
+        rgb[top:bottom] = lab_hw3_to_rgb(cv2.merge([l_strip, *chroma]), dtype)
 
     tops = range(0, height, FULL_RES_STRIP_ROWS)
     threads = min(compute_threads(), len(tops))
