@@ -446,19 +446,18 @@ def recombine(
         ys = (np.arange(top, bottom, dtype=np.float32) + 0.5) * (guide_h / height) - 0.5
         map_x = np.ascontiguousarray(np.broadcast_to(xs, (bottom - top, width)))
         map_y = np.ascontiguousarray(np.broadcast_to(ys[:, None], (bottom - top, width)))
-        planes = cv2.split(cv2.remap(coefficients, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        remapped = cv2.remap(coefficients, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         l_strip = np.ascontiguousarray(l_full[top:bottom], dtype=np.float32)
         guide_strip = l_strip / np.float32(100)
         gain = saturation_gain(l_strip, saturation)
         chroma = []
-        for channel in range(2):  # a*, then b*: in place, one plane at a time
-            plane = planes[channel]
-            plane *= guide_strip
-            plane += planes[2 + channel]
+        for channel in range(2):  # a*, then b*, from channel views (cv2.split cost more than this)
+            plane = remapped[..., channel] * guide_strip
+            plane += remapped[..., 2 + channel]
             if gain is not None:
                 plane *= gain
-            if len(planes) == 6:
-                plane += planes[4 + channel]
+            if remapped.shape[2] == 6:
+                plane += remapped[..., 4 + channel]
             chroma.append(plane)
         rgb[top:bottom] = lab_hw3_to_rgb(cv2.merge([l_strip, *chroma]), dtype)
 
