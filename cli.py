@@ -86,9 +86,13 @@ def _restore_settings(model: str, saturation: float, fmt: str | None, include_co
 
 def _instance_settings(enabled: bool, detector: str, min_score: float, max_instances: int):  # noqa: ANN202
     """The instance pass's settings from --instances and its options (the rest: their defaults)."""
-    if not enabled:
-        return None
     from restore.instances import InstanceSettings
+
+    if not enabled:
+        defaults = InstanceSettings()
+        if (detector, min_score, max_instances) != (defaults.detector, defaults.min_score, defaults.max_instances):
+            _fail("--detector, --instance-min-score and --max-instances apply only with --instances")
+        return None
 
     _check_detector(detector)
     return InstanceSettings(detector=detector, min_score=min_score, max_instances=max_instances)

@@ -140,6 +140,10 @@ def test_restore_with_instances(tmp_path: Path) -> None:
     assert [len(t["instances"]["instances"]) for t in shown["tasks"]] == [4, 4]
     human = _run(*args, "--max-instances", "5", "--out", str(tmp_path / "b"))  # other settings: a new result
     assert human.exit_code == 0 and "10 instances colorized on their own" in human.stderr
+    without = _run("restore", "--db", db, "--scheduler", "synchronous", "--detector", "test-crowd", "--out", str(tmp_path / "c"))
+    assert without.exit_code == 2  # options of the instance pass without it: a usage error, nothing run
+    assert without.stderr.strip().endswith("--detector, --instance-min-score and --max-instances apply only with --instances")
+    assert not (tmp_path / "c").exists()
 
 
 def test_colorize_writes_stem_named_results_and_never_overwrites_originals(tmp_path: Path, make_scan) -> None:
