@@ -151,8 +151,7 @@ def _check_writable(folder: Path) -> None:
 
 
 def _scan_record(scan: Scan, tasks: list[Task], job_events: dict[int, list[JobEvent]]) -> dict:
-    current = [loc for loc in scan.locations if loc.superseded_at is None]
-    shown = current[0] if current else (scan.locations[-1] if scan.locations else None)
+    shown = scan.shown_location
     relpath = PurePosixPath(shown.relpath) if shown else PurePosixPath(f"scan-{scan.id}")
     history = [
         {"at": _iso(e.at), "what": e.kind, "outcome": e.outcome, "detail": e.detail or (e.path or "")} for e in scan.events

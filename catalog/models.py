@@ -84,6 +84,12 @@ class Scan(Base):
     locations: Mapped[list[Location]] = relationship(back_populates="scan", order_by="Location.id")
     events: Mapped[list[Event]] = relationship(back_populates="scan", order_by="Event.id")
 
+    @property
+    def shown_location(self) -> Location | None:
+        """Where to show the scan as being: its first current location, else its last one."""
+        current = [loc for loc in self.locations if loc.superseded_at is None]
+        return current[0] if current else (self.locations[-1] if self.locations else None)
+
 
 class Location(Base):
     """A place a scan's bytes were found: the folder it was ingested from and a path under it."""

@@ -103,8 +103,7 @@ def count_rows(catalog: Catalog) -> dict[str, int]:
 
 
 def _scan_row(scan: Scan) -> dict[str, object]:
-    current = [loc for loc in scan.locations if loc.superseded_at is None]
-    shown = current[0] if current else (scan.locations[-1] if scan.locations else None)
+    shown = scan.shown_location
     return {
         "id": scan.id,
         "sha256": scan.sha256,
