@@ -13,6 +13,7 @@ import tifffile
 from PIL import Image, ImageCms, ImageOps
 
 from restore.output import write_atomically
+from restore.pixels import fit_long_side
 from restore.pixels import upright
 from restore.scans import sniff_format
 
@@ -118,16 +119,13 @@ def derive(source: Path, site: Path, stem: str, *, size: tuple[int, int] | None 
 
 
 def display_size(width: int, height: int) -> tuple[int, int]:
-    """The display image's size for a source of this size (what `derive` writes without `size`)."""
-    scale = min(1.0, DISPLAY_PX / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    """The display image's size (width, height) for a source of this size (what `derive`
+    writes without `size`)."""
+    return fit_long_side(height, width, DISPLAY_PX)[::-1]
 
 
 def _fit(im: Image.Image, long_side_px: int) -> Image.Image:
-    size = display_size(*im.size) if long_side_px == DISPLAY_PX else None
-    if size is None:
-        scale = min(1.0, long_side_px / max(im.size))
-        size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+    size = fit_long_side(im.height, im.width, long_side_px)[::-1]
     return im if size == im.size else im.resize(size, Image.Resampling.LANCZOS)
 
 

@@ -39,7 +39,7 @@ from hints.schema import SCHEMA_ID, Hint, HintError, HintFile, default_radius, l
 from restore.colour import lightness_to_gray
 from restore.files import file_sha256
 from restore.output import write_atomically
-from restore.pixels import ScanPixels, read_scan
+from restore.pixels import ScanPixels, fit_long_side, read_scan
 
 IMAGE_LONG_SIDE = 1600
 PREVIEW_LONG_SIDE = 512
@@ -63,12 +63,10 @@ def default_hints_path(scan_path: Path) -> Path:
 
 
 def _scaled(l_hw: np.ndarray, long_side: int) -> np.ndarray:
-    height, width = l_hw.shape
-    scale = min(1.0, long_side / max(height, width))
-    if scale >= 1.0:
+    height, width = fit_long_side(*l_hw.shape, long_side)
+    if (height, width) == l_hw.shape:
         return l_hw
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(l_hw, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(l_hw, (width, height), interpolation=cv2.INTER_AREA)
 
 
 def _gray_jpeg(l_hw: np.ndarray) -> bytes:
@@ -112,7 +110,7 @@ class EditorSession:
         # The preview's L* is made once: a change then costs only the model's global pass.
         l_preview = _scaled(self.scan.l_hw, PREVIEW_LONG_SIDE)
         self.preview_scan = dataclasses.replace(self.scan, l_hw=np.ascontiguousarray(l_preview), alpha=None, bit_depth=8)
-        self.overview_size = _scaled(np.zeros((self.height, self.width), np.uint8), IMAGE_LONG_SIDE).shape[::-1]
+        self.overview_size = fit_long_side(self.height, self.width, IMAGE_LONG_SIDE)[::-1]
         self._image_jpeg: bytes | None = None
         self._lock = threading.Lock()
         self.current: dict[str, object] | None = None

@@ -44,6 +44,7 @@ from hints.schema import Hint
 from restore.detections import Detections
 from restore.models.base import Colorizer, ModelSpec
 from restore.models.detectors import Detector, Instance
+from restore.pixels import fit_long_side
 
 DEFAULT_DETECTOR = "maskrcnn_resnet50_fpn"
 #: Each side of a crop adds this fraction of the box's long side as context for the model.
@@ -123,11 +124,6 @@ class Placement:
     def slices(self) -> tuple[slice, slice]:
         top, left, bottom, right = self.crop
         return slice(top, bottom), slice(left, right)
-
-
-def detection_size(height: int, width: int, detection_px: int) -> tuple[int, int]:
-    scale = min(1.0, detection_px / max(height, width))
-    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def keep_instances(instances: Sequence[Instance], image_hw: tuple[int, int], settings: InstanceSettings) -> list[Instance]:
@@ -278,7 +274,7 @@ def colorize_instances(
     `spacing_px`: the context hints' lattice spacing at the model's input (the patch pass's).
     """
     height, width = l_full.shape
-    detection_hw = detection_size(height, width, settings.detection_px)
+    detection_hw = fit_long_side(height, width, settings.detection_px)
     l_detect = l_full if detection_hw == (height, width) else cv2.resize(l_full, detection_hw[::-1], interpolation=cv2.INTER_AREA)
     found = instance_pass.detector.detect(np.ascontiguousarray(l_detect, dtype=np.float32), settings.min_score)
     kept = keep_instances(found, detection_hw, settings)

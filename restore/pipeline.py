@@ -44,7 +44,7 @@ from restore.hold import MIN_SPREAD_PX, SPREAD_RADII, hold_hints, sample
 from restore.instances import InstancePass, InstanceSettings, colorize_instances
 from restore.models.base import Colorizer, ModelSpec
 from restore.output import FORMAT_EXTENSIONS, Provenance, write_result
-from restore.pixels import ScanPixels, read_scan
+from restore.pixels import ScanPixels, fit_long_side, read_scan
 
 DEFAULT_SATURATION = 1.15
 #: Rows of the full-resolution image processed at a time (upsampling, conversion). Small
@@ -121,9 +121,7 @@ class RestoreResult:
 def working_size(height: int, width: int, spec: ModelSpec, settings: RestoreSettings) -> tuple[int, int]:
     """The working resolution: the model's own `working_px`, else `working_scale` model
     inputs, on the long side; never above the scan's."""
-    long_side = spec.working_px or settings.working_scale * spec.input_px
-    scale = min(1.0, long_side / max(height, width))
-    return max(1, round(height * scale)), max(1, round(width * scale))
+    return fit_long_side(height, width, spec.working_px or settings.working_scale * spec.input_px)
 
 
 def patch_count(height: int, width: int, spec: ModelSpec, settings: RestoreSettings) -> int:

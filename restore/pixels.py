@@ -67,6 +67,13 @@ class ScanPixels:
         return int(self.l_hw.shape[1])
 
 
+def fit_long_side(height: int, width: int, long_side_px: float) -> tuple[int, int]:
+    """(height, width) scaled so that the long side is at most `long_side_px`, never enlarged,
+    each side rounded and at least 1 pixel: the size of every reduced copy of a scan."""
+    scale = min(1.0, long_side_px / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def read_scan(path: Path, *, max_pixels: int | None = None) -> ScanPixels:
     """Decode the scan at `path`. Raises ScanError for anything unreadable."""
     info = probe(path, **({"max_pixels": max_pixels} if max_pixels else {}))
