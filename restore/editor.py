@@ -217,11 +217,10 @@ class EditorSession:
     def save(self, body: object) -> dict[str, object]:
         """Validate and write the hint file atomically; record it in the catalog with --db."""
         document = self.document(body)
-        data, _, _ = self.check(document)
+        data, hint_file, _ = self.check(document)  # parsed from these very bytes, named as the file
         target = self.hints_path
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(target, lambda temporary: temporary.write_bytes(data), durable=True)
-        hint_file = load_hint_file(target)
         with self._lock:
             self.current = document
         recorded = bool(self.on_save(self.sha256, hint_file)) if self.on_save else False
