@@ -152,10 +152,9 @@ def get_detector_spec(name: str) -> DetectorSpec:
     if entry.installed_sha256 is not None:
         return replace(entry.spec, weights_sha256=entry.installed_sha256())
     if entry.spec.download is not None:
-        from restore.models.imported import manifest
+        from restore.models.imported import installed_spec
 
-        record = manifest(name)
-        return replace(entry.spec, weights_sha256=str(record["sha256"]) if record else None)
+        return installed_spec(entry.spec)
     return entry.spec
 
 
