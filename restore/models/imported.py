@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
 from typing import TYPE_CHECKING, TypeVar
 
 import torch
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
     from restore.models.detectors import DetectorSpec
 
 MODELS_ENV = "PHOTOCHROM_MODELS"
-_Spec = TypeVar("_Spec", bound=Any)  # ModelSpec or DetectorSpec: frozen, with name and weights_sha256
 STORED_FORMAT = "photochrom-import/1"
 
 
@@ -85,7 +83,7 @@ def manifest(name: str) -> dict[str, object] | None:
         raise ModelError(f"{path}: unreadable manifest of model {name!r} ({exc}); import the model again") from exc
 
 
-def installed_spec(spec: _Spec) -> _Spec:
+def installed_spec(spec: Spec) -> Spec:
     """`spec` (a model's or a detector's) with the SHA-256 of the weights installed for it
     (None when not installed)."""
     record = manifest(spec.name)
