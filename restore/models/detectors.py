@@ -16,7 +16,7 @@ Array contract (written once here, checked in `check_input`):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -58,6 +58,20 @@ def instance_from_full_mask(box_xyxy: tuple[float, float, float, float], mask_hw
         return None
     mask = np.ascontiguousarray(mask_hw[y0:y1, x0:x1], dtype=np.float32)
     return Instance((x0, y0, x1, y1), mask, float(score), label)
+
+
+def instances_from(
+    boxes_n4: np.ndarray, scores_n: np.ndarray, labels_n: np.ndarray, masks_nhw: np.ndarray, names: Sequence[str]
+) -> list[Instance]:
+    """A backend's raw output (boxes x0, y0, x1, y1; scores; class indices; masks over the whole
+    image) as Instances, best score first; a class index without a name keeps its number."""
+    instances = []
+    for box, score, label, mask in zip(boxes_n4, scores_n, labels_n, masks_nhw):
+        name = names[label] if 0 <= label < len(names) else str(int(label))
+        instance = instance_from_full_mask(tuple(box), np.asarray(mask, np.float32), float(score), name)
+        if instance is not None:
+            instances.append(instance)
+    return sorted(instances, key=lambda i: -i.score)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import numpy as np
 
 from restore.files import file_sha256
 from restore.models.base import ModelError
-from restore.models.detectors import DetectorSpec, Instance, check_input, env_path, instance_from_full_mask, register_detector
+from restore.models.detectors import DetectorSpec, Instance, check_input, env_path, instances_from, register_detector
 
 CONFIG_ENV = "PHOTOCHROM_DETECTRON2_CONFIG"
 WEIGHTS_ENV = "PHOTOCHROM_DETECTRON2_WEIGHTS"
@@ -96,12 +96,6 @@ class Detectron2Detector:
         self.predictor.aug = T.ResizeShortestEdge([min(height, width)] * 2, max(height, width))
         self.predictor.model.roi_heads.box_predictor.test_score_thresh = float(min_score)
         found = self.predictor(np.repeat(gray[..., None], 3, axis=2))["instances"].to("cpu")
-        instances = []
-        for box, score, label, mask in zip(
-            found.pred_boxes.tensor.numpy(), found.scores.numpy(), found.pred_classes.numpy(), found.pred_masks.numpy()
-        ):
-            name = self.spec.labels[label] if 0 <= label < len(self.spec.labels) else str(int(label))
-            instance = instance_from_full_mask(tuple(box), mask.astype(np.float32), float(score), name)
-            if instance is not None:
-                instances.append(instance)
-        return sorted(instances, key=lambda i: -i.score)
+        return instances_from(
+            found.pred_boxes.tensor.numpy(), found.scores.numpy(), found.pred_classes.numpy(), found.pred_masks.numpy(), self.spec.labels
+        )

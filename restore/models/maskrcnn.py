@@ -28,7 +28,7 @@ from torchvision.models.detection import MaskRCNN, MaskRCNN_ResNet50_FPN_Weights
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from restore.models.detectors import DetectorSpec, Instance, check_input, instance_from_full_mask, register_detector
+from restore.models.detectors import DetectorSpec, Instance, check_input, instances_from, register_detector
 from restore.models.imported import Importable, load_imported, register_importable
 
 NAME = "maskrcnn_resnet50_fpn"
@@ -87,14 +87,5 @@ class MaskRCNNDetector:
         self.net.transform.max_size = max(height, width)
         with torch.inference_mode():
             found = self.net([image])[0]
-        boxes = found["boxes"].numpy()
-        scores = found["scores"].numpy()
-        labels = found["labels"].numpy()
         masks = found["masks"][:, 0].numpy()  # N x H x W probabilities, pasted into the image
-        instances = []
-        for box, score, label, mask in zip(boxes, scores, labels, masks):
-            name = self.spec.labels[label] if 0 <= label < len(self.spec.labels) else str(int(label))
-            instance = instance_from_full_mask(tuple(box), mask, float(score), name)
-            if instance is not None:
-                instances.append(instance)
-        return sorted(instances, key=lambda i: -i.score)
+        return instances_from(found["boxes"].numpy(), found["scores"].numpy(), found["labels"].numpy(), masks, self.spec.labels)
