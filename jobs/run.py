@@ -30,7 +30,8 @@ from catalog.queries import find_scan
 from jobs.scheduler import open_runner
 from hints.schema import HintError, HintFile, find_hint_file, load_hint_file, resolve
 from jobs.worker import TaskOutcome, TaskSpec
-from restore.models.detectors import detector_problem, get_detector_spec
+from restore.instances import usable_instances
+from restore.models.detectors import get_detector_spec
 from restore.models.registry import get_spec
 from restore.output import TEMPORARY_PATTERN
 from restore.pipeline import RestoreSettings, output_name
@@ -90,17 +91,6 @@ def result_key(settings: RestoreSettings, hints_sha256: str | None = None) -> st
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
-def usable_instances(settings: RestoreSettings) -> tuple[RestoreSettings, str | None]:
-    """`settings` as they can run here, and a one-line warning if their instance pass
-    cannot (then the settings come back without it)."""
-    if settings.instances is None:
-        return settings, None
-    problem = detector_problem(settings.instances.detector)
-    if problem is None:
-        return settings, None
-    return replace(settings, instances=None), f"--instances: {problem}; restoring without instances"
-
-
 def create_restore_job(
     catalog: Catalog, settings: JobSettings, scan_ids: Sequence[str] = (), default_root: Path = Path("restored")
 ) -> tuple[int, int]:
@@ -110,8 +100,9 @@ def create_restore_job(
     for an unknown scan in `scan_ids` or an unknown model.
     """
     hints_dir = Path(settings.hints_dir) if settings.hints_dir else None
-    restore_settings, warning = usable_instances(settings.restore)
+    restore_settings, problem = usable_instances(settings.restore)
     settings = replace(settings, restore=restore_settings)
+    warning = f"--instances: {problem}; restoring without instances" if problem else None
     with catalog.write() as session:
         scans = _select_scans(session, scan_ids)
         job = Job(kind="restore", created_at=utcnow(), status=JobStatus.RUNNING, out_dir="", settings=settings.to_json())

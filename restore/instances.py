@@ -33,7 +33,8 @@ named (detection or working), x1 and y1 exclusive.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, TypeVar
 from math import ceil
 
 import cv2
@@ -43,7 +44,7 @@ from hints.raster import rasterize
 from hints.schema import Hint
 from restore.detections import Detections
 from restore.models.base import Colorizer, ModelSpec
-from restore.models.detectors import Detector, Instance
+from restore.models.detectors import Detector, Instance, detector_problem
 from restore.pixels import fit_long_side
 
 DEFAULT_DETECTOR = "maskrcnn_resnet50_fpn"
@@ -98,6 +99,21 @@ class InstanceSettings:
             raise ValueError(f"detection_px must be at least 32, got {self.detection_px}")
         if self.feather_px < 0:
             raise ValueError(f"feather_px cannot be negative, got {self.feather_px}")
+
+
+if TYPE_CHECKING:
+    from restore.pipeline import RestoreSettings
+
+Settings = TypeVar("Settings", bound="RestoreSettings")
+
+
+def usable_instances(settings: Settings) -> tuple[Settings, str | None]:
+    """`settings` as they can run here, and why their instance pass cannot (one line), if it
+    cannot: then the settings come back without it. Checked once per job or colorize run."""
+    if settings.instances is None:
+        return settings, None
+    problem = detector_problem(settings.instances.detector)
+    return (settings, None) if problem is None else (replace(settings, instances=None), problem)
 
 
 def run_inline(model: Colorizer, batches: Sequence[Batch]) -> list[np.ndarray]:

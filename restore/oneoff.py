@@ -9,13 +9,13 @@ one-line warning says why and the files are colorized without instances.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hints.schema import HintError, find_hint_file, load_hint_file
 from restore.files import Failure, SourceError, file_sha256, find_scan_files
-from restore.instances import InstancePass
-from restore.models.detectors import create_detector, detector_problem
+from restore.instances import InstancePass, usable_instances
+from restore.models.detectors import create_detector
 from restore.models.registry import create_model
 from restore.output import RESULT_MARKER, file_contains
 from restore.pipeline import RestoreSettings, SkipScan, output_name, restore_file
@@ -57,14 +57,10 @@ def colorize_files(
     candidates, _non_images, walk_failures = find_scan_files(sources)
     summary = ColorizeSummary(failed=list(walk_failures))
     model = create_model(settings.model)
-    instance_pass = None
-    if settings.instances is not None:
-        problem = detector_problem(settings.instances.detector)
-        if problem is None:
-            instance_pass = InstancePass(create_detector(settings.instances.detector))
-        else:
-            summary.warnings.append(f"--instances: {problem}; colorizing without instances")
-            settings = replace(settings, instances=None)
+    settings, problem = usable_instances(settings)
+    if problem is not None:
+        summary.warnings.append(f"--instances: {problem}; colorizing without instances")
+    instance_pass = InstancePass(create_detector(settings.instances.detector)) if settings.instances else None
     originals = {c.path.resolve() for c in candidates}
     used: set[Path] = set()
     for done, candidate in enumerate(candidates, 1):
