@@ -31,7 +31,6 @@ models_app = typer.Typer(help="The colorization models and instance detectors ph
 app.add_typer(models_app, name="models")
 
 
-
 @app.callback()
 def _every_command() -> None:
     # One OpenBLAS thread for every command, set before numpy loads (a value the user set
@@ -93,7 +92,6 @@ def _instance_settings(enabled: bool, detector: str, min_score: float, max_insta
         if (detector, min_score, max_instances) != (defaults.detector, defaults.min_score, defaults.max_instances):
             _fail("--detector, --instance-min-score and --max-instances apply only with --instances")
         return None
-
     _check_detector(detector)
     return InstanceSettings(detector=detector, min_score=min_score, max_instances=max_instances)
 
