@@ -54,7 +54,6 @@ BIN_STEP = 10.0  # a*b* quantisation for the classification head (Zhang et al.'s
 ANNEAL_T = 0.38  # Zhang et al.'s annealed-mean temperature
 RESIDUAL_PULL = 1e-5  # see spread_residuals
 RESIDUAL_SCALE = 2  # the residual solve runs at 1/RESIDUAL_SCALE of the input's resolution
-RESIDUAL_TOL = 1e-4  # a hundredth of an a*b* unit on a correction of tens
 
 SPEC = ModelSpec(
     name="lite",
@@ -234,8 +233,6 @@ class LiteColorNet(nn.Module):
         return torch.cat([x, skip, F.adaptive_avg_pool2d(hints, size)], dim=1)
 
 
-
-
 def _conv_bn_pairs(module: nn.Module) -> tuple[tuple[str, str], ...]:
     """(convolution, batch norm) attribute pairs of timm's EfficientNet parts."""
     if hasattr(module, "conv_pwl"):  # InvertedResidual
@@ -339,7 +336,8 @@ def spread_residuals(l_hw: np.ndarray, hint_ab_hw2: np.ndarray, hint_mask_hw: np
     31.74; 1e-4: 26.09 / 28.02 / 31.69). The solve runs at half the input's resolution
     (each hinted 2 x 2 block the mean of its hinted pixels' residuals) and is upsampled:
     25.76 / 28.37 / 31.83 dB, at a fifth of the time; the correction is smooth, and the
-    pipeline's hold step makes each hint exact at its pixel anyway.
+    pipeline's hold step makes each hint exact at its pixel anyway. At 112 x 112 the system is
+    small enough for `propagate` to factorise it directly (propagate.DIRECT_MAX_UNKNOWNS).
     """
     height, width = l_hw.shape
     size = (max(1, width // RESIDUAL_SCALE), max(1, height // RESIDUAL_SCALE))
@@ -348,5 +346,5 @@ def spread_residuals(l_hw: np.ndarray, hint_ab_hw2: np.ndarray, hint_mask_hw: np
     mask_small = cv2.resize(hint_mask_hw, size, interpolation=cv2.INTER_AREA)
     residual_small = cv2.resize(residual, size, interpolation=cv2.INTER_AREA) / np.maximum(mask_small, 1e-6)[..., None]
     hinted = (mask_small > 0).astype(np.float32)
-    spread = propagate(l_small, residual_small * hinted[..., None], hinted, pull=RESIDUAL_PULL, tol=RESIDUAL_TOL)
+    spread = propagate(l_small, residual_small * hinted[..., None], hinted, pull=RESIDUAL_PULL)
     return cv2.resize(spread, (width, height), interpolation=cv2.INTER_LINEAR)
