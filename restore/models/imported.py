@@ -58,6 +58,20 @@ def register_importable(importable: Importable) -> Importable:
     return importable
 
 
+def state_dict_in(checkpoint: object, keys: tuple[str, ...]) -> Mapping[object, object]:
+    """The state dict a checkpoint holds: the checkpoint itself (a plain state dict, as
+    published files are), or the first of `keys` under which it holds a mapping (training
+    scripts save {"model": ..., "optimizer": ...} and the like). TypeError if neither."""
+    if isinstance(checkpoint, Mapping):
+        for key in keys:
+            if isinstance(checkpoint.get(key), Mapping):
+                checkpoint = checkpoint[key]
+                break
+    if not isinstance(checkpoint, Mapping):
+        raise TypeError(f"the file holds a {type(checkpoint).__name__}, not a state dict")
+    return checkpoint
+
+
 def importables() -> dict[str, Importable]:
     from restore.models.registry import model_specs
 

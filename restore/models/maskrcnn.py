@@ -20,8 +20,6 @@ per call, so low thresholds (tests with random weights) still return detections.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import torch
 from torchvision.models.detection import MaskRCNN, MaskRCNN_ResNet50_FPN_Weights
@@ -29,7 +27,7 @@ from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from restore.models.detectors import DetectorSpec, Instance, check_input, instances_from, register_detector
-from restore.models.imported import Importable, load_imported, register_importable
+from restore.models.imported import Importable, load_imported, register_importable, state_dict_in
 
 NAME = "maskrcnn_resnet50_fpn"
 COCO_CLASSES = 91  # torchvision's COCO category ids, background and unused ids included
@@ -58,14 +56,8 @@ def state_dict_of(checkpoint: object) -> dict[str, torch.Tensor]:
     """The state dict in a checkpoint: the file itself (the published file is a plain state
     dict) or under "model" / "state_dict" (torchvision's reference training scripts save
     {"model": ...}); BatchNorm counters left out (FrozenBatchNorm2d has none)."""
-    if isinstance(checkpoint, Mapping):
-        for key in ("model", "state_dict"):
-            if isinstance(checkpoint.get(key), Mapping):
-                checkpoint = checkpoint[key]
-                break
-    if not isinstance(checkpoint, Mapping):
-        raise TypeError(f"the file holds a {type(checkpoint).__name__}, not a state dict")
-    return {k: v for k, v in checkpoint.items() if not (isinstance(k, str) and k.endswith(".num_batches_tracked"))}
+    state = state_dict_in(checkpoint, ("model", "state_dict"))
+    return {k: v for k, v in state.items() if not (isinstance(k, str) and k.endswith(".num_batches_tracked"))}
 
 
 register_importable(Importable(name=NAME, download=SPEC.download or "", build=build, extract=state_dict_of))

@@ -32,7 +32,6 @@ Both run at 256 x 256. The weights were trained on ImageNet.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -40,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from restore.models.base import ModelSpec, check_batch
-from restore.models.imported import Importable, load_imported, register_importable
+from restore.models.imported import Importable, load_imported, register_importable, state_dict_in
 from restore.models.registry import register
 
 REPOSITORY = "https://github.com/richzhang/colorization"
@@ -210,14 +209,7 @@ def official_state_dict(checkpoint: object) -> dict[str, torch.Tensor]:
     save it). A BatchNorm counter `num_batches_tracked` that a file saved before PyTorch 0.4.1
     lacks is filled in as PyTorch's own loading does (it plays no part in inference); every
     other tensor must be there."""
-    if isinstance(checkpoint, Mapping):
-        for key in ("state_dict", "model"):
-            if isinstance(checkpoint.get(key), Mapping):
-                checkpoint = checkpoint[key]
-                break
-    if not isinstance(checkpoint, Mapping):
-        raise TypeError(f"the file holds a {type(checkpoint).__name__}, not a state dict")
-    state = dict(checkpoint)
+    state = dict(state_dict_in(checkpoint, ("state_dict", "model")))
     for key in [k for k in state if isinstance(k, str) and k.endswith(".running_mean")]:
         state.setdefault(key.removesuffix("running_mean") + "num_batches_tracked", torch.tensor(0, dtype=torch.long))
     return state
