@@ -32,7 +32,6 @@ Both run at 256 x 256. The weights were trained on ImageNet.
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 import torch.nn.functional as F
