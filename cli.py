@@ -32,7 +32,25 @@ app.add_typer(models_app, name="models")
 
 
 @app.callback()
-def _every_command() -> None:
+def _every_command(
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            help="Where the models run: auto (a CUDA GPU if torch sees one, else the CPU), cpu, cuda or "
+            "cuda:N. Sets PHOTOCHROM_DEVICE, which Dask workers inherit (default: that variable, else auto).",
+        ),
+    ] = None,
+) -> None:
+    if device is not None:
+        from restore.models.base import ModelError
+        from restore.models.device import DEVICE_VARIABLE, resolve_device
+
+        try:
+            resolve_device(device)
+        except ModelError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--device") from None
+        os.environ[DEVICE_VARIABLE] = device
     # One OpenBLAS thread for every command, set before numpy loads (a value the user set
     # wins). The residual solves (lite, propagate) work on vectors too small to gain from
     # threads, and OpenBLAS's threads spin waiting on each other whenever another process

@@ -13,7 +13,10 @@
    Dask workers: scans per minute and CPU utilisation (CPU seconds of the whole process
    tree / wall seconds / cores).
 
-    .venv/bin/python bench/restore.py [--model ramp] [--out bench/out] [--skip-100mp] [--skip-batch]
+    .venv/bin/python bench/restore.py [--model ramp] [--out bench/out] [--skip-100mp] [--skip-batch] [--workers 1,2]
+
+The models run where `photochrom` runs them (PHOTOCHROM_DEVICE, default auto: a CUDA GPU if
+torch sees one); the report names the device.
 """
 
 from __future__ import annotations
@@ -171,23 +174,36 @@ def batch(out: Path, model: str, workers: int) -> dict[str, object]:
             "cpu_utilisation": round(cpu / (wall * cores), 2)}
 
 
+def device_name() -> str:
+    """Where the models run in this process (and, with the same environment, in its children)."""
+    import torch
+
+    from restore.models.device import inference_device
+
+    device = inference_device()
+    return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="lite")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     parser.add_argument("--skip-100mp", action="store_true")
     parser.add_argument("--skip-batch", action="store_true")
+    parser.add_argument("--workers", default="1,2", help="Dask worker counts for the batch, comma-separated.")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    report: dict[str, object] = {"model": args.model, "cores": os.cpu_count()}
+    report: dict[str, object] = {"model": args.model, "cores": os.cpu_count(), "device": device_name()}
+    print(json.dumps(report), flush=True)
     report["24mp"] = single_scan(args.out, "24mp_16bit", 4000, 6000, args.model)
     print(json.dumps(report["24mp"]), flush=True)
     if not args.skip_100mp:
         report["100mp"] = single_scan(args.out, "100mp_16bit", 8165, 12247, args.model)
         print(json.dumps(report["100mp"]), flush=True)
-    report["batch"] = [] if args.skip_batch else [batch(args.out, args.model, workers) for workers in (1, 2)]
-    for row in report["batch"]:  # type: ignore[attr-defined]
-        print(json.dumps(row), flush=True)
+    report["batch"] = []
+    for workers in [] if args.skip_batch else [int(n) for n in args.workers.split(",")]:
+        report["batch"].append(batch(args.out, args.model, workers))  # type: ignore[attr-defined]
+        print(json.dumps(report["batch"][-1]), flush=True)  # type: ignore[index]
     (args.out / "restore.json").write_text(json.dumps(report, indent=2))
 
 

@@ -38,6 +38,7 @@ from timm.layers import Mlp
 from torch import nn
 
 from restore.models.base import ModelError, ModelSpec, check_batch
+from restore.models.device import batch_tensors, place, to_numpy
 from restore.models.imported import Importable, load_imported, register_importable
 from restore.models.registry import register
 
@@ -303,14 +304,13 @@ class IColoriTColorizer:
         net = IColoriT(size)
         self.spec = load_imported(spec, net)
         check_position_indices(net.state_dict(), f"installed weights of {spec.name}")
-        self.net = net.eval()
+        self.net, self.device = place(net)
 
     def colorize(self, l_bhw: np.ndarray, hint_ab_bhw2: np.ndarray, hint_mask_bhw: np.ndarray) -> np.ndarray:
         check_batch(self.spec, l_bhw, hint_ab_bhw2, hint_mask_bhw)
         with torch.inference_mode():
-            x = encode_input(torch.from_numpy(l_bhw), torch.from_numpy(np.ascontiguousarray(hint_ab_bhw2, dtype=np.float32)), torch.from_numpy(np.ascontiguousarray(hint_mask_bhw, dtype=np.float32)))
-            ab = self.net(x) * AB_NORM
-        return np.ascontiguousarray(ab.numpy(), dtype=np.float32)
+            ab = self.net(encode_input(*batch_tensors(self.device, l_bhw, hint_ab_bhw2, hint_mask_bhw))) * AB_NORM
+        return to_numpy(ab)
 
 
 def _declare(size: IColoriTSize) -> Callable[[], IColoriTColorizer]:

@@ -26,6 +26,7 @@ from torchvision.models.detection import MaskRCNN, MaskRCNN_ResNet50_FPN_Weights
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from restore.models.device import batch_tensors, place, to_numpy
 from restore.models.detectors import DetectorSpec, Instance, check_input, instances_from, register_detector
 from restore.models.imported import Importable, load_imported, register_importable, state_dict_in
 
@@ -66,18 +67,20 @@ register_importable(Importable(name=NAME, download=SPEC.download or "", build=bu
 @register_detector(SPEC)
 class MaskRCNNDetector:
     def __init__(self) -> None:
-        self.net = build()
-        self.spec = load_imported(SPEC, self.net)
-        self.net.eval()
+        net = build()
+        self.spec = load_imported(SPEC, net)
+        self.net, self.device = place(net)
 
     def detect(self, l_hw: np.ndarray, min_score: float) -> list[Instance]:
         check_input(NAME, l_hw)
         height, width = l_hw.shape
-        image = torch.from_numpy(np.ascontiguousarray(l_hw) / np.float32(100)).expand(3, height, width)
+        (l_t,) = batch_tensors(self.device, l_hw)
+        image = (l_t / 100).expand(3, height, width)
         self.net.roi_heads.score_thresh = float(min_score)
         self.net.transform.min_size = (min(height, width),)
         self.net.transform.max_size = max(height, width)
         with torch.inference_mode():
             found = self.net([image])[0]
-        masks = found["masks"][:, 0].numpy()  # N x H x W probabilities, pasted into the image
-        return instances_from(found["boxes"].numpy(), found["scores"].numpy(), found["labels"].numpy(), masks, self.spec.labels)
+        masks = to_numpy(found["masks"][:, 0])  # N x H x W probabilities, pasted into the image
+        labels = found["labels"].cpu().numpy()
+        return instances_from(to_numpy(found["boxes"]), to_numpy(found["scores"]), labels, masks, self.spec.labels)

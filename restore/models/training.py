@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from restore.models.base import ModelError
+from restore.models.device import resolve_device
 from restore.files import PHOTO_SUFFIXES, photo_files
 from restore.output import write_atomically
 from restore.models.lite import AB_SCALE, LiteColorNet, LiteConfig, save_weights
@@ -310,11 +312,10 @@ def _autocast(device: torch.device) -> torch.autocast:
 
 
 def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainError(f"device {name!r} asked for, but torch sees no CUDA GPU")
-    return torch.device(name)
+    try:
+        return resolve_device(name)
+    except ModelError as exc:
+        raise TrainError(str(exc)) from None
 
 
 def load_pretrained_backbone(net: LiteColorNet, path: Path | None = None) -> None:
