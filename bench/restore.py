@@ -4,7 +4,8 @@
    child process so its peak memory is its own): wall time and peak RSS, beside the
    unavoidable parts measured in the same run on the same data: decode (tifffile
    reading the scan), model inference on the same patches (global pass plus every
-   working-resolution patch, in the model's batches), and encode (writing the same
+   working-resolution patch, in the model's batches, after one untimed run of each
+   batch shape), and encode (writing the same
    result array as a TIFF; the fsync that makes it durable is reported beside it). Then
    the same restore in this process once its libraries and model are loaded (warm: what
    each scan of a batch costs a worker), best of two runs after a first.
@@ -102,6 +103,8 @@ def unavoidable_parts(scan: Path, model_name: str, result: Path) -> dict[str, fl
     size = model.spec.batch_size
     batches = [tuple(np.stack(part) for part in zip(*inputs[i : i + size])) for i in range(0, len(inputs), size)]
     batches.append((l_global, *none))
+    for batch in batches:  # untimed: first calls of each batch shape (cuDNN's and oneDNN's set-up)
+        model.colorize(*batch)
     start = time.perf_counter()
     for batch in batches:
         model.colorize(*batch)

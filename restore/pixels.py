@@ -3,6 +3,7 @@ full-resolution CIE L*, its alpha, and the metadata to carry over to the result.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,12 +130,29 @@ def upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(ops[orientation](pixels)) if orientation in ops else pixels
 
 
+def _is_layout_record(description: object) -> bool:
+    """Whether an ImageDescription is tifffile's ({"shape": [h, w]}) or ImageJ's record of the
+    array's layout rather than words about the photo: carried into an RGB result it would
+    contradict the result's shape."""
+    if not isinstance(description, str):
+        return False
+    if description.startswith("ImageJ="):
+        return True
+    try:
+        record = json.loads(description)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "shape" in record
+
+
 def _read_tiff(path: Path) -> tuple[tuple[np.ndarray, np.ndarray | None], Metadata]:
     with tifffile.TiffFile(path) as tif:
         page = tif.pages.first
         pixels = page.asarray()
         photometric = page.photometric
         tags = {code: page.tags[code].value for code in TIFF_DESCRIPTIVE_TAGS if code in page.tags}
+        if _is_layout_record(tags.get(270)):
+            tags.pop(270)
         orientation = int(page.tags["Orientation"].value) if "Orientation" in page.tags else 1
         colormap = page.colormap if photometric == tifffile.PHOTOMETRIC.PALETTE else None
         compression = _RESULT_COMPRESSION.get(page.compression, "zlib")

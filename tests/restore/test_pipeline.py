@@ -135,6 +135,19 @@ def test_tiff_metadata_is_carried(tmp_path: Path) -> None:
         assert DIGITAL_SOURCE_TYPE.encode() in bytes(tags["XMP"].value)
 
 
+def test_tifffile_s_own_shape_record_is_not_carried_as_a_description(tmp_path: Path) -> None:
+    src = tmp_path / "scan.tif"
+    tifffile.imwrite(src, gray_u8())  # tifffile describes the page as {"shape": [h, w]}
+    with tifffile.TiffFile(src) as tif:
+        assert tif.pages.first.is_shaped
+    out, _ = _restore(src, tmp_path)
+    with tifffile.TiffFile(out) as tif:
+        page = tif.pages.first
+        assert page.shape == gray_u8().shape + (3,)
+        assert "ImageDescription" not in page.tags or not page.is_shaped
+        assert tif.series[0].shape == page.shape  # no "shaped series shape does not match" on reading
+
+
 def test_png16_metadata_chunks_are_readable(tmp_path: Path) -> None:
     src = tmp_path / "scan.png"
     Image.fromarray(gray_u8().astype(np.uint16) * 257).save(src, icc_profile=srgb_icc(), dpi=(300, 300))
