@@ -134,15 +134,87 @@ def write_result(
     temporary = temporary_name(path)
     try:
         writer(temporary, rgb, alpha, metadata, xmp_packet(provenance))
-        with open(temporary, "rb") as f:
-            digest = hashlib.file_digest(f, "sha256").hexdigest()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-        _fsync_folder(path.parent)
+        return _publish(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _publish(temporary: Path, path: Path) -> str:
+    """Flush the finished temporary file to disk and rename it to `path`; its SHA-256."""
+    with open(temporary, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+    _fsync_folder(path.parent)
     return digest
+
+
+def streams_rows(fmt: str, alpha: np.ndarray | None, metadata: Metadata) -> bool:
+    """Whether a result can be written by `TiffRows` as its rows are computed: an uncompressed
+    TIFF without alpha (the scan's own layout when it was uncompressed)."""
+    return fmt == "TIFF" and alpha is None and metadata.tiff_compression is None
+
+
+class TiffRows:
+    """An uncompressed RGB TIFF result written as its rows are computed, from any number of
+    threads at once, then published as `write_result` publishes (SHA-256, fsync, rename).
+
+    tifffile lays out the file (tags, XMP, ICC, an empty contiguous image); each batch of
+    rows goes to its place with os.pwrite, which releases the GIL, so writing overlaps the
+    computing of the next rows instead of following all of it. Use as a context manager:
+    on leaving without error every row must have been written, and `sha256` is set; on an
+    error the temporary file is removed and nothing appears at `path`.
+    """
+
+    def __init__(self, path: Path, height: int, width: int, dtype: type[np.uint8] | type[np.uint16], metadata: Metadata, provenance: Provenance) -> None:
+        self.path, self.height, self.width = path, height, width
+        self.dtype = np.dtype(dtype).newbyteorder("<")
+        self.sha256: str | None = None
+        self._xmp, self._metadata = xmp_packet(provenance), metadata
+        self._row_bytes = width * 3 * self.dtype.itemsize
+        self._rows_done = np.zeros(height, bool)
+
+    def __enter__(self) -> TiffRows:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._temporary = temporary_name(self.path)
+        try:
+            offset, size = tifffile.imwrite(
+                self._temporary, None, shape=(self.height, self.width, 3), dtype=self.dtype, byteorder="<",
+                photometric="rgb", returnoffset=True, **_tiff_arguments(self._metadata, self._xmp),
+            )
+            if size != self.height * self._row_bytes:
+                raise RuntimeError(f"{self._temporary}: tifffile laid out {size} bytes of pixels, not {self.height * self._row_bytes}")
+            self._offset = offset
+            self._fd = os.open(self._temporary, os.O_WRONLY)
+        except BaseException:
+            self._temporary.unlink(missing_ok=True)
+            raise
+        return self
+
+    def write(self, top: int, rows: np.ndarray) -> None:
+        """Rows `top` .. top + len(rows) of the result (n x width x 3 at the result's dtype)."""
+        if rows.shape[1:] != (self.width, 3) or not 0 <= top <= self.height - len(rows) or rows.dtype != self.dtype:
+            raise ValueError(f"rows {rows.shape} {rows.dtype} at {top} do not fit a {self.height} x {self.width} x 3 {self.dtype} result")
+        data = memoryview(np.ascontiguousarray(rows)).cast("B")
+        position = self._offset + top * self._row_bytes
+        while data:
+            written = os.pwrite(self._fd, data, position)
+            data, position = data[written:], position + written
+        self._rows_done[top : top + len(rows)] = True
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
+        os.close(self._fd)
+        try:
+            if kind is None:
+                if not self._rows_done.all():
+                    raise RuntimeError(f"{self.path}: rows {np.flatnonzero(~self._rows_done)[0]}.. were never written")
+                self.sha256 = _publish(self._temporary, self.path)
+        except BaseException:
+            self._temporary.unlink(missing_ok=True)
+            raise
+        if kind is not None:
+            self._temporary.unlink(missing_ok=True)
 
 
 #: What `write_result` names its temporary files: ".<final name>.<12 hex digits>.tmp".
@@ -180,8 +252,9 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _write_tiff(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, metadata: Metadata, xmp: bytes) -> None:
-    data = rgb if alpha is None else np.dstack([rgb, alpha])
+def _tiff_arguments(metadata: Metadata, xmp: bytes) -> dict[str, object]:
+    """tifffile's arguments for a result's tags: XMP, the scan's ICC, IPTC, descriptive tags,
+    resolution and compression."""
     extratags: list[tuple[int, int | str, int, object, bool]] = [(700, 1, len(xmp), xmp, True)]
     if metadata.icc:
         extratags.append((34675, 7, len(metadata.icc), metadata.icc, True))
@@ -190,19 +263,21 @@ def _write_tiff(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, metadata:
     for code, value in metadata.tiff_tags.items():
         if code != 270 and isinstance(value, str) and value:
             extratags.append((code, "s", 0, value, True))
-    tifffile.imwrite(
-        path,
-        data,
-        photometric="rgb",
-        extrasamples=("unassalpha",) if alpha is not None else None,
-        compression=metadata.tiff_compression,
-        resolution=metadata.dpi,
-        resolutionunit="INCH" if metadata.dpi else None,
-        description=metadata.tiff_tags.get(270) if isinstance(metadata.tiff_tags.get(270), str) else None,
-        metadata=None,
-        software=False,
-        extratags=extratags,
-    )
+    return {
+        "compression": metadata.tiff_compression,
+        "resolution": metadata.dpi,
+        "resolutionunit": "INCH" if metadata.dpi else None,
+        "description": metadata.tiff_tags.get(270) if isinstance(metadata.tiff_tags.get(270), str) else None,
+        "metadata": None,
+        "software": False,
+        "extratags": extratags,
+    }
+
+
+def _write_tiff(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, metadata: Metadata, xmp: bytes) -> None:
+    data = rgb if alpha is None else np.dstack([rgb, alpha])
+    extrasamples = ("unassalpha",) if alpha is not None else None
+    tifffile.imwrite(path, data, photometric="rgb", extrasamples=extrasamples, **_tiff_arguments(metadata, xmp))
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

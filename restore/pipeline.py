@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -43,7 +43,7 @@ from restore.detections import Detections
 from restore.hold import MIN_SPREAD_PX, SPREAD_RADII, hold_hints, sample
 from restore.instances import InstancePass, InstanceSettings, colorize_instances
 from restore.models.base import Colorizer, ModelSpec
-from restore.output import FORMAT_EXTENSIONS, Provenance, write_result
+from restore.output import FORMAT_EXTENSIONS, Provenance, TiffRows, streams_rows, write_result
 from restore.pixels import ScanPixels, fit_long_side, read_scan
 
 DEFAULT_SATURATION = 1.15
@@ -167,8 +167,7 @@ def restore_file(
     notes = []
     if model.spec.needs_hints and not hints:
         notes.append(f"{model.spec.name} colours only from hints, and there are none: the result is uncoloured")
-    rgb, detections = colorize_scan(scan, model, settings, seconds, hints, instance_pass)
-    started = time.perf_counter()
+    ab_work, detections = chroma_pass(scan, model, settings, seconds, hints, instance_pass)
     scan_hw = (scan.height, scan.width)
     provenance = Provenance(
         tool_version=tool_version(),
@@ -180,7 +179,23 @@ def restore_file(
         task=task,
         detections=detections.summary(scan_hw) if detections else None,
     )
-    digest = write_result(destination, rgb, scan.alpha, settings.output_format or scan.format, scan.metadata, provenance)
+    fmt = settings.output_format or scan.format
+    dtype = np.uint16 if scan.bit_depth == 16 else np.uint8
+    started = time.perf_counter()
+    if streams_rows(fmt, scan.alpha, scan.metadata):
+        # Rows go to the file as they are computed: "recombine" includes writing them, and
+        # "encode" is what is left (SHA-256, fsync, rename).
+        with TiffRows(destination, scan.height, scan.width, dtype, scan.metadata, provenance) as result:
+            recombine_rows(scan.l_hw, ab_work, settings.saturation, dtype, result.write, hints)
+            seconds["recombine"] = time.perf_counter() - started
+            started = time.perf_counter()
+        assert result.sha256 is not None  # set on leaving the block without an error
+        digest = result.sha256
+    else:
+        rgb = recombine(scan.l_hw, ab_work, settings.saturation, dtype, hints)
+        seconds["recombine"] = time.perf_counter() - started
+        started = time.perf_counter()
+        digest = write_result(destination, rgb, scan.alpha, fmt, scan.metadata, provenance)
     seconds["encode"] = time.perf_counter() - started
     patches = patch_count(scan.height, scan.width, model.spec, settings) + (len(detections.instances) if detections else 0)
     record = detections.record(scan_hw) if detections else None
@@ -195,21 +210,26 @@ def colorize(
     hints: Sequence[Hint] = (),
 ) -> np.ndarray:
     """The colorized scan as H x W x 3 sRGB at the scan's depth; its L* is the scan's, and
-    each hint's colour is at its point. (No instance pass: see `colorize_scan`.)"""
-    return colorize_scan(scan, model, settings, seconds, hints)[0]
+    each hint's colour is at its point. (No instance pass: see `restore_file`.)"""
+    seconds = {} if seconds is None else seconds
+    ab_work = chroma_pass(scan, model, settings, seconds, hints)[0]
+    started = time.perf_counter()
+    rgb = recombine(scan.l_hw, ab_work, settings.saturation, np.uint16 if scan.bit_depth == 16 else np.uint8, hints)
+    seconds["recombine"] = time.perf_counter() - started
+    return rgb
 
 
-def colorize_scan(
+def chroma_pass(
     scan: ScanPixels,
     model: Colorizer,
     settings: RestoreSettings,
-    seconds: dict[str, float] | None = None,
+    seconds: dict[str, float],
     hints: Sequence[Hint] = (),
     instance_pass: InstancePass | None = None,
 ) -> tuple[np.ndarray, Detections | None]:
-    """`colorize`, with the instance pass when the settings ask for it and `instance_pass`
-    is given; also returns what it detected (None without the pass)."""
-    seconds = {} if seconds is None else seconds
+    """Steps 2 and 3: the working-resolution a*b* (global pass, patch pass, and the instance
+    pass when the settings ask for it and `instance_pass` is given), and what the instance
+    pass detected (None without it). Each step's seconds go into `seconds`."""
     spec = model.spec
     l_full = scan.l_hw
     height, width = l_full.shape
@@ -231,11 +251,7 @@ def colorize_scan(
         spacing = context_spacing(spec)
         ab_work, detections = colorize_instances(l_full, ab_work, model, settings.instances, instance_pass, hints, spacing)
         seconds["instances"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    rgb = recombine(l_full, ab_work, settings.saturation, np.uint16 if scan.bit_depth == 16 else np.uint8, hints)
-    seconds["recombine"] = time.perf_counter() - started
-    return rgb, detections
+    return ab_work, detections
 
 
 def global_pass(l_full: np.ndarray, model: Colorizer, hints: Sequence[Hint] = ()) -> np.ndarray:
@@ -418,7 +434,27 @@ def recombine(
     dtype: type[np.uint8] | type[np.uint16],
     hints: Sequence[Hint] = (),
 ) -> np.ndarray:
-    """Full-resolution sRGB from the scan's L* and working-resolution a*b*.
+    """Full-resolution sRGB (H x W x 3 at `dtype`) from the scan's L* and working-resolution
+    a*b*, as one array (see `recombine_rows`)."""
+    rgb = np.empty(l_full.shape + (3,), dtype)
+
+    def keep(top: int, rows: np.ndarray) -> None:
+        rgb[top : top + len(rows)] = rows
+
+    recombine_rows(l_full, ab_work, saturation, dtype, keep, hints)
+    return rgb
+
+
+def recombine_rows(
+    l_full: np.ndarray,
+    ab_work: np.ndarray,
+    saturation: float,
+    dtype: type[np.uint8] | type[np.uint16],
+    sink: Callable[[int, np.ndarray], None],
+    hints: Sequence[Hint] = (),
+) -> None:
+    """Full-resolution sRGB from the scan's L* and working-resolution a*b*, handed to
+    `sink(top, rows)` a strip of rows at a time (from several threads, in no set order).
 
     The guided filter's coefficients are computed at GUIDE_SCALE times the working
     resolution (never above the scan's) and applied to the full-resolution L* strip by
@@ -437,7 +473,6 @@ def recombine(
         correction = _hint_correction(l_full, guide, coefficients, saturation, hints)
         coefficients = np.concatenate([coefficients, correction], axis=2)  # + delta_a, delta_b
     xs = (np.arange(width, dtype=np.float32) + 0.5) * (guide_w / width) - 0.5
-    rgb = np.empty((height, width, 3), dtype)
 
     def strip(top: int) -> None:
         bottom = min(height, top + FULL_RES_STRIP_ROWS)
@@ -457,7 +492,7 @@ def recombine(
             if remapped.shape[2] == 6:
                 plane += remapped[..., 4 + channel]
             chroma.append(plane)
-        rgb[top:bottom] = lab_hw3_to_rgb(cv2.merge([l_strip, *chroma]), dtype)
+        sink(top, lab_hw3_to_rgb(cv2.merge([l_strip, *chroma]), dtype))
 
     tops = range(0, height, FULL_RES_STRIP_ROWS)
     threads = min(compute_threads(), len(tops))
@@ -467,4 +502,3 @@ def recombine(
     else:
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(strip, tops))  # list(): re-raise any strip's exception here
-    return rgb

@@ -4,8 +4,10 @@ tiled equal to whole; no seams; colour that stops at edges; atomic writes."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import tifffile
@@ -166,10 +168,46 @@ def test_failed_write_leaves_nothing(make_scan, tmp_path: Path, monkeypatch: pyt
         path.write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setitem(output._WRITERS, "TIFF", explode)
+    monkeypatch.setitem(output._WRITERS, "PNG", explode)
     with pytest.raises(OSError, match="disk full"):
-        _restore(make_scan("tiff_gray8"), tmp_path)
+        _restore(make_scan("png_gray16"), tmp_path)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_uncompressed_tiff_is_written_as_its_rows_are_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import restore.output as output
+
+    src = tmp_path / "scan.tif"
+    tifffile.imwrite(src, cv2.resize(gray_u8(), (300, 520)).astype(np.uint16) * 257)  # 5 strips of rows
+    assert read_scan(src).metadata.tiff_compression is None
+    written = []
+    real_pwrite = os.pwrite
+
+    def pwrite(fd: int, data: memoryview, position: int) -> int:
+        written.append(position)
+        if len(written) == 3:
+            raise OSError("disk full")
+        return real_pwrite(fd, data, position)
+
+    monkeypatch.setattr(output.os, "pwrite", pwrite)
+    with pytest.raises(OSError, match="disk full"):
+        _restore(src, tmp_path)
+    assert list((tmp_path / "out").iterdir()) == []  # no result, no temporary file
+
+    monkeypatch.setattr(output.os, "pwrite", real_pwrite)
+    out, result = _restore(src, tmp_path)
+    whole = recombine_of(src)
+    assert np.array_equal(tifffile.imread(out), whole)  # the same pixels as the array path
+    assert result.sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
+    with tifffile.TiffFile(out) as tif:
+        assert tif.pages.first.compression == 1 and DIGITAL_SOURCE_TYPE.encode() in bytes(tif.pages.first.tags["XMP"].value)
+
+
+def recombine_of(src: Path) -> np.ndarray:
+    """The pipeline's pixels for `src` as one array (`colorize`), for comparison."""
+    from restore.pipeline import colorize
+
+    return colorize(read_scan(src), RAMP, RestoreSettings())
 
 
 class PointwiseRamp:
