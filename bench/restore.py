@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -59,15 +58,26 @@ def make_scan(path: Path, height: int, width: int, seed: int = 0) -> None:
     tifffile.imwrite(path, (np.clip(base + grain, 0, 1) * 65535).astype(np.uint16), photometric="minisblack")
 
 
+# Runs a command and reports (wall s, CPU s of it and its descendants, peak RSS kB of the
+# largest). A small launcher between this process and the command: Linux counts a parent's
+# peak RSS into a child it forks (the address space it starts from), so measured directly,
+# a child of this process (holding GBs after the in-process runs) would report this
+# process's peak, not its own.
+_LAUNCHER = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+wall = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps([wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss]))
+"""
+
+
 def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds of the child and its descendants, peak RSS in GB of the largest)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(command, cwd=REPO, check=True, env=env, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, after.ru_maxrss / 1e6  # ru_maxrss is in kB on Linux
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *command], cwd=REPO, check=True, env=env, stdout=subprocess.PIPE, text=True)
+    wall, cpu, peak_kb = json.loads(done.stdout.strip().splitlines()[-1])
+    return wall, cpu, peak_kb / 1e6  # ru_maxrss is in kB on Linux
 
 
 def unavoidable_parts(scan: Path, model_name: str, result: Path) -> dict[str, float]:

@@ -18,7 +18,8 @@ upsampling, recombination with the scan's own lightness, saturation, and writing
 5. Saturation: chroma times `saturation`, full in midtones, fading to none at black and
    white (gain = 1 + (saturation - 1) * 4x(1 - x), x = L*/100); then the hints are made
    to hold (restore/hold.py), whatever the model did with them.
-6. Written in the scan's format and depth (restore/output.py).
+6. Written in the scan's format and depth (restore/output.py); an uncompressed TIFF strip
+   by strip as step 4 makes the strips, the others once the whole image is made.
 """
 
 from __future__ import annotations
