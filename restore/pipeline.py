@@ -181,7 +181,7 @@ def restore_file(
         detections=detections.summary(scan_hw) if detections else None,
     )
     fmt = settings.output_format or scan.format
-    dtype = np.uint16 if scan.bit_depth == 16 else np.uint8
+    dtype = result_dtype(scan)
     started = time.perf_counter()
     if streams_rows(fmt, scan.alpha, scan.metadata):
         # Rows go to the file as they are computed: "recombine" includes writing them, and
@@ -215,9 +215,14 @@ def colorize(
     seconds = {} if seconds is None else seconds
     ab_work = chroma_pass(scan, model, settings, seconds, hints)[0]
     started = time.perf_counter()
-    rgb = recombine(scan.l_hw, ab_work, settings.saturation, np.uint16 if scan.bit_depth == 16 else np.uint8, hints)
+    rgb = recombine(scan.l_hw, ab_work, settings.saturation, result_dtype(scan), hints)
     seconds["recombine"] = time.perf_counter() - started
     return rgb
+
+
+def result_dtype(scan: ScanPixels) -> type[np.uint8] | type[np.uint16]:
+    """The result's sample type: the scan's own depth."""
+    return np.uint16 if scan.bit_depth == 16 else np.uint8
 
 
 def chroma_pass(
