@@ -20,6 +20,7 @@ import struct
 import uuid
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -141,10 +142,14 @@ def write_result(
 
 
 def _publish(temporary: Path, path: Path) -> str:
-    """Flush the finished temporary file to disk and rename it to `path`; its SHA-256."""
-    with open(temporary, "rb") as f:
+    """Flush the finished temporary file to disk and rename it to `path`; its SHA-256.
+
+    The file is hashed (reading the page cache, CPU) while another thread waits for fsync
+    (the disk): 24 MP, 16-bit, 0.1 s and 0.06-0.08 s, one after the other before."""
+    with open(temporary, "rb") as f, ThreadPoolExecutor(1) as pool:
+        synced = pool.submit(os.fsync, f.fileno())
         digest = hashlib.file_digest(f, "sha256").hexdigest()
-        os.fsync(f.fileno())
+        synced.result()
     os.replace(temporary, path)
     _fsync_folder(path.parent)
     return digest
