@@ -138,30 +138,37 @@ def lab_hw3_to_rgb(lab_hw3: np.ndarray, dtype: type[np.uint8] | type[np.uint16])
     return _encode_lut(_bits(np.dtype(dtype)))[linear.astype(np.int32)]
 
 
-def _outside(linear: np.ndarray) -> np.ndarray:
-    """Per pixel: is any channel of linear sRGB outside 0..1?"""
-    bad = (linear < -_GAMUT_EPS) | (linear > 1 + _GAMUT_EPS)
-    return bad[..., 0] | bad[..., 1] | bad[..., 2]  # faster than .any(axis=-1) over 3 channels
+def _inside(linear: np.ndarray) -> np.ndarray:
+    """Per pixel, flattened: is every channel of linear sRGB (float32, 3 channels) within 0..1
+    (give or take _GAMUT_EPS)? One OpenCV pass."""
+    low, high = (-_GAMUT_EPS,) * 3, (1 + _GAMUT_EPS,) * 3
+    return cv2.inRange(linear, low, high).reshape(-1) != 0
 
 
 def _in_gamut_linear(lab_hw3: np.ndarray) -> np.ndarray:
-    """Linear sRGB of Lab, with the chroma of out-of-gamut pixels reduced until they fit."""
+    """Linear sRGB of Lab, with the chroma of out-of-gamut pixels reduced until they fit.
+
+    The pixels outside are gathered by index (boolean-mask gathers and scatters over an
+    H x W x 3 strip cost twice the whole bisection) and bisected on their chroma scale."""
     linear = _lab_to_linear(lab_hw3)
     low_value, high_value, _, _ = cv2.minMaxLoc(linear.reshape(-1))
     if low_value >= -_GAMUT_EPS and high_value <= 1 + _GAMUT_EPS:
         return linear  # the common case, checked with one fast reduction
-    outside = _outside(linear)
-    lab_out = lab_hw3[outside][None]  # 1 x n x 3
-    low = np.zeros(lab_out.shape[1], np.float32)  # chroma scale known to fit (gray always does)
-    high = np.ones(lab_out.shape[1], np.float32)  # known not to fit
+    pixels = np.flatnonzero(~_inside(linear))
+    lab_out = np.take(lab_hw3.reshape(-1, 3), pixels, axis=0)  # n x 3
+    low = np.zeros(len(pixels), np.float32)  # chroma scale known to fit (gray always does)
+    high = np.ones(len(pixels), np.float32)  # known not to fit
 
-    def scaled(chroma: np.ndarray) -> np.ndarray:
-        return lab_out * np.stack([np.ones_like(chroma), chroma, chroma], axis=-1)[None]
+    def linear_at(chroma: np.ndarray) -> np.ndarray:
+        """1 x n x 3 linear sRGB of lab_out with its a*, b* times `chroma`."""
+        lab = lab_out.copy()
+        lab[:, 1:] *= chroma[:, None]
+        return _lab_to_linear(lab[None])
 
     for _ in range(_GAMUT_BISECTION_STEPS):
         mid = (low + high) / 2
-        fits = ~_outside(_lab_to_linear(scaled(mid)))[0]
-        low = np.where(fits, mid, low)
-        high = np.where(fits, high, mid)
-    linear[outside] = _lab_to_linear(scaled(low))[0]
+        fits = _inside(linear_at(mid))
+        np.copyto(low, mid, where=fits)
+        np.copyto(high, mid, where=~fits)
+    linear.reshape(-1, 3)[pixels] = linear_at(low)[0]
     return linear
