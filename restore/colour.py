@@ -157,7 +157,7 @@ def _in_gamut_linear(lab_hw3: np.ndarray) -> np.ndarray:
     pixels = np.flatnonzero(~_inside(linear))
     lab_out = np.take(lab_hw3.reshape(-1, 3), pixels, axis=0)  # n x 3
     low = np.zeros(len(pixels), np.float32)  # chroma scale known to fit (gray always does)
-    high = np.ones(len(pixels), np.float32)  # known not to fit
+    step = np.float32(0.5)  # low + 2 * step is known not to fit (the colour as given)
 
     def linear_at(chroma: np.ndarray) -> np.ndarray:
         """1 x n x 3 linear sRGB of lab_out with its a*, b* times `chroma`."""
@@ -166,9 +166,7 @@ def _in_gamut_linear(lab_hw3: np.ndarray) -> np.ndarray:
         return _lab_to_linear(lab[None])
 
     for _ in range(_GAMUT_BISECTION_STEPS):
-        mid = (low + high) / 2
-        fits = _inside(linear_at(mid))
-        np.copyto(low, mid, where=fits)
-        np.copyto(high, mid, where=~fits)
+        low += step * _inside(linear_at(low + step))  # the midpoint, where it fits
+        step /= 2
     linear.reshape(-1, 3)[pixels] = linear_at(low)[0]
     return linear
