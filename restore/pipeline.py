@@ -24,10 +24,8 @@ upsampling, recombination with the scan's own lightness, saturation, and writing
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -46,6 +44,7 @@ from restore.instances import InstancePass, InstanceSettings, colorize_instances
 from restore.models.base import Colorizer, ModelSpec
 from restore.output import FORMAT_EXTENSIONS, Provenance, TiffRows, streams_rows, write_result
 from restore.pixels import ScanPixels, fit_long_side, read_scan
+from restore.threads import run_threaded
 
 DEFAULT_SATURATION = 1.15
 #: Rows of the full-resolution image processed at a time (upsampling, conversion). Small
@@ -426,13 +425,6 @@ def _hint_correction(
     return hold_hints(guide * np.float32(100), positions, l_at, spreads, targets - produced)
 
 
-def compute_threads() -> int:
-    """Threads for full-resolution work: OMP_NUM_THREADS where set (Dask sets it to 1 in
-    each worker, whose siblings use the other cores), else one per core."""
-    value = os.environ.get("OMP_NUM_THREADS", "")
-    return max(1, int(value)) if value.isdigit() else max(1, os.cpu_count() or 1)
-
-
 def recombine(
     l_full: np.ndarray,
     ab_work: np.ndarray,
@@ -500,11 +492,4 @@ def recombine_rows(
             chroma.append(plane)
         sink(top, lab_hw3_to_rgb(cv2.merge([l_strip, *chroma]), dtype))
 
-    tops = range(0, height, FULL_RES_STRIP_ROWS)
-    threads = min(compute_threads(), len(tops))
-    if threads == 1:
-        for top in tops:
-            strip(top)
-    else:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(strip, tops))  # list(): re-raise any strip's exception here
+    run_threaded(strip, range(0, height, FULL_RES_STRIP_ROWS))

