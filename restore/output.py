@@ -31,6 +31,7 @@ import tifffile
 from PIL import Image
 
 from restore.pixels import Metadata
+from restore.threads import compute_threads
 
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 PHOTOCHROM_XMP_NS = "https://github.com/photochrom/photochrom/ns/provenance/1.0/"
@@ -282,7 +283,11 @@ def _tiff_arguments(metadata: Metadata, xmp: bytes) -> dict[str, object]:
 def _write_tiff(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, metadata: Metadata, xmp: bytes) -> None:
     data = rgb if alpha is None else np.dstack([rgb, alpha])
     extrasamples = ("unassalpha",) if alpha is not None else None
-    tifffile.imwrite(path, data, photometric="rgb", extrasamples=extrasamples, **_tiff_arguments(metadata, xmp))
+    # A compressed result's strips are compressed on the process's compute threads: tifffile
+    # left to itself used one here (24 MP, 16-bit, zlib: 2.4 s; on 2 threads 1.4 s).
+    tifffile.imwrite(
+        path, data, photometric="rgb", extrasamples=extrasamples, maxworkers=compute_threads(), **_tiff_arguments(metadata, xmp)
+    )
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -13,6 +13,7 @@ import tifffile
 from PIL import Image, ImageOps
 
 from restore.colour import gray_to_lightness, rgb_to_lightness
+from restore.threads import compute_threads
 from restore.scans import ScanError, exif_orientation, one_line, probe, sniff_format, tiff_dpi
 
 # TIFF tags copied to a TIFF result as they are (descriptive; pixel layout tags are not).
@@ -148,7 +149,7 @@ def _is_layout_record(description: object) -> bool:
 def _read_tiff(path: Path) -> tuple[tuple[np.ndarray, np.ndarray | None], Metadata]:
     with tifffile.TiffFile(path) as tif:
         page = tif.pages.first
-        pixels = page.asarray()
+        pixels = page.asarray(maxworkers=compute_threads())  # compressed strips decoded in parallel
         photometric = page.photometric
         tags = {code: page.tags[code].value for code in TIFF_DESCRIPTIVE_TAGS if code in page.tags}
         if _is_layout_record(tags.get(270)):
