@@ -4,9 +4,9 @@
    child process so its peak memory is its own): wall time and peak RSS, beside the
    unavoidable parts measured in the same run on the same data: decode (tifffile
    reading the scan), model inference on the same patches (global pass plus every
-   working-resolution patch, in the model's batches, after one untimed run of each
-   batch shape), and encode (writing the same
-   result array as a TIFF; the fsync that makes it durable is reported beside it). Then
+   working-resolution patch, in the model's batches, after one untimed run of each batch
+   shape), and encode (writing the same result array as a TIFF; the fsync that makes it
+   durable is reported beside it). Then
    the same restore in this process once its libraries and model are loaded (warm: what
    each scan of a batch costs a worker). Each in-process figure is the best of three runs.
 2. A 100-megapixel 16-bit gray TIFF: peak RSS (memory must grow no faster than pixels).
@@ -74,9 +74,9 @@ print(json.dumps([wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss]))
 """
 
 
-def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+def run_child(command: list[str]) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds of the child and its descendants, peak RSS in GB of the largest)."""
-    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *command], cwd=REPO, check=True, env=env, stdout=subprocess.PIPE, text=True)
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *command], cwd=REPO, check=True, stdout=subprocess.PIPE, text=True)
     wall, cpu, peak_kb = json.loads(done.stdout.strip().splitlines()[-1])
     return wall, cpu, peak_kb / 1e6  # ru_maxrss is in kB on Linux
 

@@ -212,15 +212,13 @@ class TiffRows:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
         os.close(self._fd)
         try:
-            if kind is None:
-                if not self._rows_done.all():
-                    raise RuntimeError(f"{self.path}: rows {np.flatnonzero(~self._rows_done)[0]}.. were never written")
-                self.sha256 = _publish(self._temporary, self.path)
-        except BaseException:
-            self._temporary.unlink(missing_ok=True)
-            raise
-        if kind is not None:
-            self._temporary.unlink(missing_ok=True)
+            if kind is not None:
+                return  # the caller's error goes on; the temporary file goes (finally)
+            if not self._rows_done.all():
+                raise RuntimeError(f"{self.path}: rows {np.flatnonzero(~self._rows_done)[0]}.. were never written")
+            self.sha256 = _publish(self._temporary, self.path)
+        finally:
+            self._temporary.unlink(missing_ok=True)  # after publishing, already renamed away
 
 
 #: What `write_result` names its temporary files: ".<final name>.<12 hex digits>.tmp".

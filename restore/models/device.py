@@ -22,17 +22,12 @@ DEVICE_VARIABLE = "PHOTOCHROM_DEVICE"
 _NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
-def check_device_name(name: str) -> str:
-    """The name, if it is a device name we accept; else a ModelError saying which are."""
-    if not _NAME.fullmatch(name):
-        raise ModelError(f"device {name!r}: expected auto, cpu, cuda or cuda:N")
-    return name
-
-
 def resolve_device(name: str) -> torch.device:
     """auto (the first CUDA GPU torch sees, else the CPU), cpu, cuda or cuda:N as a torch
     device; a ModelError if the name is unknown or names a GPU torch does not see."""
-    name = check_device_name(name.strip().lower() or "auto")
+    name = name.strip().lower() or "auto"
+    if not _NAME.fullmatch(name):
+        raise ModelError(f"device {name!r}: expected auto, cpu, cuda or cuda:N")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
@@ -68,6 +63,20 @@ def batch_tensors(device: torch.device, *arrays_bhw: np.ndarray) -> tuple[torch.
     return tuple(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device) for a in arrays_bhw)
 
 
+def channels_first(
+    device: torch.device, l_bhw: np.ndarray, hint_ab_bhw2: np.ndarray, hint_mask_bhw: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The model contract's batch (restore/models/base.py) as the B x C x H x W tensors
+    convolutional networks take: L* B x 1 x H x W, hint a*b* B x 2 x H x W, mask B x 1 x H x W."""
+    l_t, hint_ab_t, hint_mask_t = batch_tensors(device, l_bhw, hint_ab_bhw2, hint_mask_bhw)
+    return l_t[:, None], hint_ab_t.permute(0, 3, 1, 2), hint_mask_t[:, None]
+
+
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """A result tensor as a C-contiguous float32 array in host memory."""
     return np.ascontiguousarray(tensor.detach().to("cpu", torch.float32).numpy())
+
+
+def ab_to_numpy(ab_b2hw: torch.Tensor) -> np.ndarray:
+    """A network's B x 2 x H x W a*b* as the contract's B x H x W x 2 float32 array."""
+    return to_numpy(ab_b2hw.permute(0, 2, 3, 1))

@@ -43,7 +43,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from restore.models.base import ModelSpec, check_batch, verified_weights
-from restore.models.device import batch_tensors, place, to_numpy
+from restore.models.device import ab_to_numpy, channels_first, place
 from restore.models.propagate import propagate
 from restore.models.registry import ModelError, register
 from restore.models.torch_colour import lab_to_linear_rgb, lightness_to_gray
@@ -314,10 +314,9 @@ class Lite:
 
     def colorize(self, l_bhw: np.ndarray, hint_ab_bhw2: np.ndarray, hint_mask_bhw: np.ndarray) -> np.ndarray:
         check_batch(self.spec, l_bhw, hint_ab_bhw2, hint_mask_bhw)
-        l_t, hint_ab_t, hint_mask_t = batch_tensors(self.device, l_bhw, hint_ab_bhw2, hint_mask_bhw)
         with torch.inference_mode():
-            ab = self.net(l_t[:, None], hint_ab_t.permute(0, 3, 1, 2), hint_mask_t[:, None])
-        ab_bhw2 = to_numpy(ab.permute(0, 2, 3, 1))
+            ab = self.net(*channels_first(self.device, l_bhw, hint_ab_bhw2, hint_mask_bhw))
+        ab_bhw2 = ab_to_numpy(ab)
 
         def spread(i: int) -> None:
             ab_bhw2[i] += spread_residuals(l_bhw[i], hint_ab_bhw2[i], hint_mask_bhw[i], ab_bhw2[i])

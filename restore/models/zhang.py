@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from restore.models.base import ModelSpec, check_batch
-from restore.models.device import batch_tensors, place, to_numpy
+from restore.models.device import ab_to_numpy, channels_first, place
 from restore.models.imported import Importable, load_imported, register_importable, state_dict_in
 from restore.models.registry import register
 
@@ -229,10 +229,9 @@ class _ZhangColorizer:
 
     def colorize(self, l_bhw: np.ndarray, hint_ab_bhw2: np.ndarray, hint_mask_bhw: np.ndarray) -> np.ndarray:
         check_batch(self.spec, l_bhw, hint_ab_bhw2, hint_mask_bhw)
-        l_t, hint_ab_t, hint_mask_t = batch_tensors(self.device, l_bhw, hint_ab_bhw2, hint_mask_bhw)
         with torch.inference_mode():
-            ab = self._predict(l_t[:, None], hint_ab_t.permute(0, 3, 1, 2), hint_mask_t[:, None])
-        return to_numpy(ab.permute(0, 2, 3, 1))
+            ab = self._predict(*channels_first(self.device, l_bhw, hint_ab_bhw2, hint_mask_bhw))
+        return ab_to_numpy(ab)
 
     def _predict(self, l_b1hw: torch.Tensor, hint_ab_b2hw: torch.Tensor, hint_mask_b1hw: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -17,6 +17,7 @@ from restore.models.base import ModelError
 from restore.models.device import DEVICE_VARIABLE, inference_device, resolve_device
 from restore.models.lite import Lite
 from restore.pipeline import RestoreSettings, restore_file
+from tests.conftest import gray_u8
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU")
 
@@ -52,13 +53,6 @@ def test_the_global_option_sets_the_variable_or_refuses(monkeypatch: pytest.Monk
     assert os.environ[DEVICE_VARIABLE] == "cpu"
 
 
-def _gray_scan(path: Path) -> Path:
-    rng = np.random.default_rng(3)
-    ramp = np.linspace(0, 50000, 900, dtype=np.float32)[None, :] + np.linspace(0, 10000, 600, dtype=np.float32)[:, None]
-    tifffile.imwrite(path, (ramp + rng.normal(0, 500, ramp.shape)).clip(0, 65535).astype(np.uint16))
-    return path
-
-
 @needs_cuda
 def test_lite_on_the_gpu_gives_the_cpu_s_colours(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)
@@ -77,7 +71,8 @@ def test_lite_on_the_gpu_gives_the_cpu_s_colours(monkeypatch: pytest.MonkeyPatch
 
 @needs_cuda
 def test_a_restore_on_the_gpu_matches_the_cpu_s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    scan = _gray_scan(tmp_path / "scan.tif")
+    scan = tmp_path / "scan.tif"
+    tifffile.imwrite(scan, gray_u8(600, 900).astype(np.uint16) * 257)
     outputs = {}
     for name in ("cpu", "cuda"):
         monkeypatch.setenv(DEVICE_VARIABLE, name)
