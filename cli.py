@@ -42,15 +42,22 @@ def _every_command(
         ),
     ] = None,
 ) -> None:
-    if device is not None:
+    from restore.models.base import DEVICE_VARIABLE
+
+    # The device is checked here, whether --device or the variable names it: a bad name is
+    # one line and exit 2 now, not a failure of every scan once the models load.
+    name = device if device is not None else os.environ.get(DEVICE_VARIABLE)
+    if name is not None:
         from restore.models.base import ModelError
-        from restore.models.device import DEVICE_VARIABLE, resolve_device
+        from restore.models.device import resolve_device
 
         try:
-            resolve_device(device)
+            resolve_device(name)
         except ModelError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--device") from None
-        os.environ[DEVICE_VARIABLE] = device
+            if device is not None:
+                raise typer.BadParameter(str(exc), param_hint="--device") from None
+            _fail(f"{DEVICE_VARIABLE}: {exc}")
+        os.environ[DEVICE_VARIABLE] = name
     # One OpenBLAS thread for every command, set before numpy loads (a value the user set
     # wins). The residual solves (lite, propagate) work on vectors too small to gain from
     # threads, and OpenBLAS's threads spin waiting on each other whenever another process

@@ -18,6 +18,10 @@ import numpy as np
 from restore.files import file_sha256
 
 
+#: The environment variable naming the device the torch models run on (restore/models/device.py);
+#: here, without torch, so that the command line can check it before any model loads.
+DEVICE_VARIABLE = "PHOTOCHROM_DEVICE"
+
 #: Where shipped weights live; files a user imports live under the user's model folder.
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 

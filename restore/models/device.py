@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from restore.models.base import ModelError
+from restore.models.base import DEVICE_VARIABLE, ModelError
 
-DEVICE_VARIABLE = "PHOTOCHROM_DEVICE"
 _NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 

@@ -53,6 +53,16 @@ def test_the_global_option_sets_the_variable_or_refuses(monkeypatch: pytest.Monk
     assert os.environ[DEVICE_VARIABLE] == "cpu"
 
 
+def test_a_bad_device_variable_is_one_line_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DEVICE_VARIABLE, "tpu")
+    scan = tmp_path / "scan.tif"
+    tifffile.imwrite(scan, gray_u8())
+    refused = CliRunner().invoke(app, ["colorize", str(scan), "-o", str(tmp_path / "out")])
+    assert refused.exit_code == 2
+    assert refused.output.strip().splitlines() == [f"photochrom: error: {DEVICE_VARIABLE}: device 'tpu': expected auto, cpu, cuda or cuda:N"]
+    assert not (tmp_path / "out").exists()
+
+
 @needs_cuda
 def test_lite_on_the_gpu_gives_the_cpu_s_colours(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)
