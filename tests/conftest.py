@@ -3,6 +3,7 @@ and the broken files archives really contain."""
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
@@ -39,7 +40,10 @@ def sepia_u8(h: int = H, w: int = W) -> np.ndarray:
     return np.clip(255.0 * g[..., None] * tint + 10.0, 0, 255).astype(np.uint8)
 
 
+@functools.cache
 def srgb_icc() -> bytes:
+    """An sRGB ICC profile; made once per run, because lcms stamps each one it makes with the
+    time (a test comparing a carried profile with a second one made a second later failed)."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
