@@ -110,7 +110,7 @@ def unavoidable_parts(scan: Path, model_name: str, result: Path) -> dict[str, fl
     work_h, work_w = working_size(pixels.height, pixels.width, model.spec, RestoreSettings(model=model_name))
     work = cv2.resize(pixels.l_hw, (work_w, work_h), interpolation=cv2.INTER_AREA)
     grid = tile_grid(work.shape[0], work.shape[1], side, model.spec.overlap_px)
-    l_global = cv2.resize(pixels.l_hw, (side, side), interpolation=cv2.INTER_AREA)[None]
+    l_global = cv2.resize(work, (side, side), interpolation=cv2.INTER_AREA)[None]  # as global_pass gets it
     none = np.zeros(l_global.shape + (2,), np.float32), np.zeros(l_global.shape, np.float32)
     # The patches get what the pipeline gives them: hint-taking models a lattice of the global
     # pass's colours as context hints (for `lite` these start its residual solve).
