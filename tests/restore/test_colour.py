@@ -57,3 +57,23 @@ def test_colourized_gray_keeps_its_lightness_at_8_bits() -> None:
     rgb = lab_to_rgb(l_hw, ab, np.uint8)
     # 8-bit quantisation of three channels moves L* by well under one gray level.
     assert np.abs(rgb_to_lightness(rgb) - l_hw).max() < 0.5
+
+
+def test_out_of_gamut_chroma_is_reduced_to_the_gamut_edge_keeping_luminance() -> None:
+    """The gamut step keeps the largest chroma that fits (to its bisection's 1/1024), in
+    deep shadows (where f^-1 is linear, not a cube) as in highlights, and Y exactly."""
+    from skimage.color.colorconv import xyz_from_rgb
+
+    from restore.colour import _in_gamut_linear
+
+    lightness = np.array([2.0, 5.0, 30.0, 60.0, 90.0, 98.0], np.float32)
+    hue = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    l_grid, hue_grid = np.meshgrid(lightness, hue, indexing="ij")
+    lab = np.stack([l_grid, 150 * np.cos(hue_grid), 150 * np.sin(hue_grid)], -1).astype(np.float32)
+    linear = _in_gamut_linear(lab)
+    assert linear.min() >= -1e-4 and linear.max() <= 1 + 1e-4
+    to_edge = np.minimum(linear.min(-1), 1 - linear.max(-1))  # 0 on the gamut's surface
+    assert np.abs(to_edge).max() < 0.01
+    f_y = (l_grid.astype(np.float64) + 16) / 116
+    y_expected = np.where(f_y > 6 / 29, f_y**3, 3 * (6 / 29) ** 2 * (f_y - 4 / 29))
+    np.testing.assert_allclose(linear @ xyz_from_rgb[1], y_expected, atol=2e-5)
