@@ -42,7 +42,7 @@ from restore.detections import Detections
 from restore.hold import MIN_SPREAD_PX, SPREAD_RADII, hold_hints, sample
 from restore.instances import InstancePass, InstanceSettings, colorize_instances
 from restore.models.base import Colorizer, ModelSpec
-from restore.output import FORMAT_EXTENSIONS, Provenance, TiffRows, streams_rows, write_result
+from restore.output import FORMAT_EXTENSIONS, Provenance, streams_rows, tiff_rows, write_result
 from restore.pixels import ScanPixels, fit_long_side, read_scan
 from restore.threads import run_threaded
 
@@ -185,7 +185,7 @@ def restore_file(
     if streams_rows(fmt, scan.alpha, scan.metadata):
         # Rows go to the file as they are computed: "recombine" includes writing them, and
         # "encode" is what is left (SHA-256, fsync, rename).
-        with TiffRows(destination, scan.height, scan.width, dtype, scan.metadata, provenance) as result:
+        with tiff_rows(destination, scan.height, scan.width, dtype, scan.metadata, provenance, FULL_RES_STRIP_ROWS) as result:
             recombine_rows(scan.l_hw, ab_work, settings.saturation, dtype, result.write, hints)
             seconds["recombine"] = time.perf_counter() - started
             started = time.perf_counter()

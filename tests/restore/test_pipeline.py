@@ -202,6 +202,102 @@ def test_an_uncompressed_tiff_is_written_as_its_rows_are_made(tmp_path: Path, mo
         assert tif.pages.first.compression == 1 and DIGITAL_SOURCE_TYPE.encode() in bytes(tif.pages.first.tags["XMP"].value)
 
 
+@pytest.mark.parametrize("compression", ["zlib", "lzw", "packbits", "zstd"])
+def test_a_compressed_tiff_is_written_as_its_rows_are_made(compression: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import restore.output as output
+
+    src = tmp_path / "scan.tif"
+    tifffile.imwrite(src, gray_u8(520, 300).astype(np.uint16) * 257, compression=compression)  # 4 strips and 8 rows
+    made = []
+    real_writer = output.CompressedTiffRows
+    monkeypatch.setattr(output, "CompressedTiffRows", lambda *args: made.append(real_writer(*args)) or made[-1])
+    out, result = _restore(src, tmp_path)
+    assert len(made) == 1  # streamed, not written whole
+    assert np.array_equal(tifffile.imread(out), recombine_of(src))  # the same pixels as the array path
+    assert result.sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
+    reference = tmp_path / "reference.tif"  # tifffile writing the whole array with the same strips
+    tifffile.imwrite(reference, tifffile.imread(out), photometric="rgb", compression=compression, rowsperstrip=128)
+    assert _strip_bytes(out) == _strip_bytes(reference)  # byte for byte (PackBits: runs within rows)
+    with tifffile.TiffFile(out) as tif:
+        page = tif.pages.first
+        assert page.compression == output._STRIP_COMPRESSION_TAGS[compression] and len(page.dataoffsets) == 5
+        assert DIGITAL_SOURCE_TYPE.encode() in bytes(page.tags["XMP"].value)
+    reference.unlink()
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # no temporary file left
+
+
+def _strip_bytes(path: Path) -> list[bytes]:
+    """The stored (compressed) bytes of each strip of a TIFF's first page."""
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        layout = list(zip(page.dataoffsets, page.databytecounts))
+    strips = []
+    with path.open("rb") as f:
+        for offset, count in layout:
+            f.seek(offset)
+            strips.append(f.read(count))
+    return strips
+
+
+def test_a_compressed_tiff_failing_part_way_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import restore.output as output
+
+    src = tmp_path / "scan.tif"
+    tifffile.imwrite(src, gray_u8(520, 300).astype(np.uint16) * 257, compression="zlib")
+    real_imwrite = output.tifffile.imwrite
+
+    def disk_fills(path: Path, strips: object, **kwargs: object) -> None:  # the writer thread fails after two strips
+        def two_then_full() -> object:
+            for count, strip in enumerate(strips, 1):
+                if count == 3:
+                    raise OSError("disk full")
+                yield strip
+
+        real_imwrite(path, two_then_full(), **kwargs)
+
+    monkeypatch.setattr(output.tifffile, "imwrite", disk_fills)
+    with pytest.raises(OSError, match="disk full"):
+        _restore(src, tmp_path)
+    assert list((tmp_path / "out").iterdir()) == []  # no result, no temporary file
+
+    monkeypatch.setattr(output.tifffile, "imwrite", real_imwrite)
+    calls = []
+    real_writer = output.CompressedTiffRows
+
+    def failing_codec_writer(*args: object) -> output.CompressedTiffRows:  # a computing thread fails
+        writer = real_writer(*args)
+        real_codec = writer._codec
+
+        def codec(data: np.ndarray, **kwargs: object) -> bytes:
+            calls.append(1)
+            if len(calls) == 2:
+                raise MemoryError("out of memory")
+            return real_codec(data, **kwargs)
+
+        writer._codec = codec
+        return writer
+
+    monkeypatch.setattr(output, "CompressedTiffRows", failing_codec_writer)
+    with pytest.raises(MemoryError):
+        _restore(src, tmp_path)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_compressed_result_missing_rows_is_not_published(tmp_path: Path) -> None:
+    from restore.output import CompressedTiffRows, Provenance
+    from restore.pixels import Metadata
+
+    rows = np.zeros((128, 40, 3), np.uint16)
+    with pytest.raises(RuntimeError, match="rows 128.. were never written"):
+        with CompressedTiffRows(tmp_path / "r.tif", 300, 40, np.uint16, Metadata(), Provenance("0", "ramp", None, "0" * 64), 128) as writer:
+            writer.write(0, rows)
+            writer.write(256, rows[:44])
+    with pytest.raises(ValueError, match="not one of"):
+        with CompressedTiffRows(tmp_path / "r.tif", 300, 40, np.uint16, Metadata(), Provenance("0", "ramp", None, "0" * 64), 128) as writer:
+            writer.write(10, rows[:50])
+    assert list(tmp_path.iterdir()) == []
+
+
 def recombine_of(src: Path) -> np.ndarray:
     """The pipeline's pixels for `src` as one array (`colorize`), for comparison."""
     from restore.pipeline import colorize
