@@ -196,6 +196,10 @@ class _ResultRows:
         self._xmp, self._metadata = xmp_packet(provenance), metadata
         self._rows_done = np.zeros(height, bool)
 
+    def _name_temporary(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._temporary = temporary_name(self.path)
+
     def _check(self, top: int, rows: np.ndarray) -> None:
         if rows.shape[1:] != (self.width, 3) or not 0 <= top <= self.height - len(rows) or rows.dtype != self.dtype:
             raise ValueError(f"rows {rows.shape} {rows.dtype} at {top} do not fit a {self.height} x {self.width} x 3 {self.dtype} result")
@@ -231,8 +235,7 @@ class TiffRows(_ResultRows):
     """
 
     def __enter__(self) -> TiffRows:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._temporary = temporary_name(self.path)
+        self._name_temporary()
         self._row_bytes = self.width * 3 * self.dtype.itemsize
         try:
             offset, size = tifffile.imwrite(
@@ -290,8 +293,7 @@ class CompressedTiffRows(_ResultRows):
         self._writer_error: BaseException | None = None
 
     def __enter__(self) -> CompressedTiffRows:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._temporary = temporary_name(self.path)
+        self._name_temporary()
         self._writer = threading.Thread(target=self._write_file, name=f"write {self.path.name}", daemon=True)
         self._writer.start()
         return self
