@@ -42,8 +42,9 @@ from restore.detections import Detections
 from restore.hold import MIN_SPREAD_PX, SPREAD_RADII, hold_hints, sample
 from restore.instances import InstancePass, InstanceSettings, colorize_instances
 from restore.models.base import Colorizer, ModelSpec
-from restore.output import FORMAT_EXTENSIONS, Provenance, streams_rows, tiff_rows, write_result
+from restore.output import FORMAT_EXTENSIONS, Provenance, write_result
 from restore.pixels import ScanPixels, fit_long_side, read_scan
+from restore.result_rows import streams_rows, tiff_rows
 from restore.threads import run_threaded
 
 DEFAULT_SATURATION = 1.15

@@ -174,7 +174,7 @@ def test_failed_write_leaves_nothing(make_scan, tmp_path: Path, monkeypatch: pyt
 
 
 def test_an_uncompressed_tiff_is_written_as_its_rows_are_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import restore.output as output
+    import restore.result_rows as result_rows
 
     src = tmp_path / "scan.tif"
     tifffile.imwrite(src, gray_u8(520, 300).astype(np.uint16) * 257)  # 5 strips of rows
@@ -188,12 +188,12 @@ def test_an_uncompressed_tiff_is_written_as_its_rows_are_made(tmp_path: Path, mo
             raise OSError("disk full")
         return real_pwrite(fd, data, position)
 
-    monkeypatch.setattr(output.os, "pwrite", pwrite)
+    monkeypatch.setattr(result_rows.os, "pwrite", pwrite)
     with pytest.raises(OSError, match="disk full"):
         _restore(src, tmp_path)
     assert list((tmp_path / "out").iterdir()) == []  # no result, no temporary file
 
-    monkeypatch.setattr(output.os, "pwrite", real_pwrite)
+    monkeypatch.setattr(result_rows.os, "pwrite", real_pwrite)
     out, result = _restore(src, tmp_path)
     whole = recombine_of(src)
     assert np.array_equal(tifffile.imread(out), whole)  # the same pixels as the array path
@@ -204,13 +204,13 @@ def test_an_uncompressed_tiff_is_written_as_its_rows_are_made(tmp_path: Path, mo
 
 @pytest.mark.parametrize("compression", ["zlib", "lzw", "packbits", "zstd"])
 def test_a_compressed_tiff_is_written_as_its_rows_are_made(compression: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import restore.output as output
+    import restore.result_rows as result_rows
 
     src = tmp_path / "scan.tif"
     tifffile.imwrite(src, gray_u8(520, 300).astype(np.uint16) * 257, compression=compression)  # 4 strips and 8 rows
     made = []
-    real_writer = output.CompressedTiffRows
-    monkeypatch.setattr(output, "CompressedTiffRows", lambda *args: made.append(real_writer(*args)) or made[-1])
+    real_writer = result_rows.CompressedTiffRows
+    monkeypatch.setattr(result_rows, "CompressedTiffRows", lambda *args: made.append(real_writer(*args)) or made[-1])
     out, result = _restore(src, tmp_path)
     assert len(made) == 1  # streamed, not written whole
     assert np.array_equal(tifffile.imread(out), recombine_of(src))  # the same pixels as the array path
@@ -220,7 +220,7 @@ def test_a_compressed_tiff_is_written_as_its_rows_are_made(compression: str, tmp
     assert _strip_bytes(out) == _strip_bytes(reference)  # byte for byte (PackBits: runs within rows)
     with tifffile.TiffFile(out) as tif:
         page = tif.pages.first
-        assert page.compression == output._STRIP_COMPRESSION_TAGS[compression] and len(page.dataoffsets) == 5
+        assert page.compression == result_rows._STRIP_COMPRESSION_TAGS[compression] and len(page.dataoffsets) == 5
         assert DIGITAL_SOURCE_TYPE.encode() in bytes(page.tags["XMP"].value)
     reference.unlink()
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # no temporary file left
@@ -240,11 +240,11 @@ def _strip_bytes(path: Path) -> list[bytes]:
 
 
 def test_a_compressed_tiff_failing_part_way_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import restore.output as output
+    import restore.result_rows as result_rows
 
     src = tmp_path / "scan.tif"
     tifffile.imwrite(src, gray_u8(520, 300).astype(np.uint16) * 257, compression="zlib")
-    real_imwrite = output.tifffile.imwrite
+    real_imwrite = result_rows.tifffile.imwrite
 
     def disk_fills(path: Path, strips: object, **kwargs: object) -> None:  # the writer thread fails after two strips
         def two_then_full() -> object:
@@ -255,16 +255,16 @@ def test_a_compressed_tiff_failing_part_way_leaves_nothing(tmp_path: Path, monke
 
         real_imwrite(path, two_then_full(), **kwargs)
 
-    monkeypatch.setattr(output.tifffile, "imwrite", disk_fills)
+    monkeypatch.setattr(result_rows.tifffile, "imwrite", disk_fills)
     with pytest.raises(OSError, match="disk full"):
         _restore(src, tmp_path)
     assert list((tmp_path / "out").iterdir()) == []  # no result, no temporary file
 
-    monkeypatch.setattr(output.tifffile, "imwrite", real_imwrite)
+    monkeypatch.setattr(result_rows.tifffile, "imwrite", real_imwrite)
     calls = []
-    real_writer = output.CompressedTiffRows
+    real_writer = result_rows.CompressedTiffRows
 
-    def failing_codec_writer(*args: object) -> output.CompressedTiffRows:  # a computing thread fails
+    def failing_codec_writer(*args: object) -> result_rows.CompressedTiffRows:  # a computing thread fails
         writer = real_writer(*args)
         real_codec = writer._codec
 
@@ -277,15 +277,16 @@ def test_a_compressed_tiff_failing_part_way_leaves_nothing(tmp_path: Path, monke
         writer._codec = codec
         return writer
 
-    monkeypatch.setattr(output, "CompressedTiffRows", failing_codec_writer)
+    monkeypatch.setattr(result_rows, "CompressedTiffRows", failing_codec_writer)
     with pytest.raises(MemoryError):
         _restore(src, tmp_path)
     assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_a_compressed_result_missing_rows_is_not_published(tmp_path: Path) -> None:
-    from restore.output import CompressedTiffRows, Provenance
+    from restore.output import Provenance
     from restore.pixels import Metadata
+    from restore.result_rows import CompressedTiffRows
 
     rows = np.zeros((128, 40, 3), np.uint16)
     with pytest.raises(RuntimeError, match="rows 128.. were never written"):
