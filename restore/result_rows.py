@@ -68,16 +68,22 @@ class _ResultRows:
         return f"{self.path}: rows {np.flatnonzero(~self._rows_done)[0]}.. were never written"
 
     def _finish(self, failed: bool) -> None:
-        """Publish the temporary file, or (`failed`, or rows missing) remove it."""
+        """Publish the temporary file, or (`failed`, rows missing, or the file's writing
+        failed) remove it."""
         try:
             if failed:
                 return  # the caller's error goes on; the temporary file goes (finally)
             missing = self._missing()
             if missing:
                 raise RuntimeError(missing)
+            self._check_written()
             self.sha256 = publish(self._temporary, self.path)
         finally:
             self._temporary.unlink(missing_ok=True)  # after publishing, already renamed away
+
+    def _check_written(self) -> None:
+        """Raise if writing the file failed away from the computing threads (TiffRows writes
+        from those threads, whose errors surface by themselves: nothing to check)."""
 
 
 class TiffRows(_ResultRows):
@@ -181,7 +187,7 @@ class CompressedTiffRows(_ResultRows):
         self._check(top, rows)
         if top % self.rows_per_strip or len(rows) != min(self.rows_per_strip, self.height - top):
             raise ValueError(f"rows {top}..{top + len(rows)} are not one of {self.path.name}'s {self.rows_per_strip}-row strips")
-        self._raise_if_writer_failed()
+        self._check_written()
         strip = self._codec(np.ascontiguousarray(rows), **self._codec_arguments)
         with self._changed:
             self._strips[top] = strip
@@ -195,15 +201,10 @@ class CompressedTiffRows(_ResultRows):
                 self._cancelled = True
                 self._changed.notify_all()
         self._writer.join()
-        if not failed:
-            try:
-                self._raise_if_writer_failed()
-            except OSError:
-                self._temporary.unlink(missing_ok=True)
-                raise
         self._finish(failed=kind is not None)
 
-    def _raise_if_writer_failed(self) -> None:
+    def _check_written(self) -> None:
+        """Raise if the writer thread failed (the disk full, say)."""
         error = self._writer_error
         if error is not None:
             raise OSError(f"{self.path}: writing failed: {one_line(error)}") from error
