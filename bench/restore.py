@@ -104,7 +104,7 @@ def unavoidable_parts(scan: Path, model_name: str, result: Path) -> dict[str, fl
     import cv2
 
     from patches.grid import tile_grid
-    from restore.pipeline import _to_side, context_hints, context_spacing
+    from restore.pipeline import patch_batches, patch_hints
 
     side = model.spec.input_px
     work_h, work_w = working_size(pixels.height, pixels.width, model.spec, RestoreSettings(model=model_name))
@@ -112,20 +112,11 @@ def unavoidable_parts(scan: Path, model_name: str, result: Path) -> dict[str, fl
     grid = tile_grid(work.shape[0], work.shape[1], side, model.spec.overlap_px)
     l_global = cv2.resize(work, (side, side), interpolation=cv2.INTER_AREA)[None]  # as global_pass gets it
     none = np.zeros(l_global.shape + (2,), np.float32), np.zeros(l_global.shape, np.float32)
-    # The patches get what the pipeline gives them: hint-taking models a lattice of the global
-    # pass's colours as context hints (for `lite` these start its residual solve).
-    ab_global = model.colorize(l_global, *none)[0]
-    if model.spec.takes_hints:
-        context = cv2.resize(ab_global, (work_w, work_h), interpolation=cv2.INTER_LINEAR)
-        hint_ab, hint_mask = context_hints(context, context_spacing(model.spec))
-    else:
-        hint_ab, hint_mask = np.zeros((work_h, work_w, 2), np.float32), np.zeros((work_h, work_w), np.float32)
-    inputs = [
-        (_to_side(work[t.halo.slices], side), _to_side(hint_ab[t.halo.slices], side, nearest=True), _to_side(hint_mask[t.halo.slices], side, nearest=True))
-        for t in grid.tiles
-    ]
-    size = model.spec.batch_size
-    batches = [tuple(np.stack(part) for part in zip(*inputs[i : i + size])) for i in range(0, len(inputs), size)]
+    # The patches get what the pipeline gives them (for `lite`, context hints that start its
+    # residual solve), built by the pipeline's own functions.
+    context = cv2.resize(model.colorize(l_global, *none)[0], (work_w, work_h), interpolation=cv2.INTER_LINEAR)
+    hint_ab, hint_mask = patch_hints(context, model.spec)
+    batches = [batch for _, *batch in patch_batches(grid, work, hint_ab, hint_mask, model.spec)]
     batches.append((l_global, *none))
     for batch in batches:  # untimed: first calls of each batch shape (cuDNN's and oneDNN's set-up)
         model.colorize(*batch)
@@ -143,7 +134,7 @@ def unavoidable_parts(scan: Path, model_name: str, result: Path) -> dict[str, fl
     fsync = time.perf_counter() - start
     for check in result.parent.glob("encode_check_*.tif"):
         check.unlink()
-    parts = {"decode": decode, "inference": inference, "encode": encode, "fsync": fsync, "patches": len(inputs) + 1}
+    parts = {"decode": decode, "inference": inference, "encode": encode, "fsync": fsync, "patches": len(grid.tiles) + 1}
     return parts | warm_restore(scan, model)
 
 

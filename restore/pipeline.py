@@ -35,7 +35,7 @@ import numpy as np
 
 from hints.raster import rasterize
 from hints.schema import Hint, HintFile, resolve
-from patches.grid import Tile, tile_grid
+from patches.grid import Tile, TileGrid, tile_grid
 from patches.stitch import stitch
 from restore.colour import lab_hw3_to_rgb
 from restore.detections import Detections
@@ -315,6 +315,36 @@ def context_hints(context_ab_hw2: np.ndarray, spacing_px: int) -> tuple[np.ndarr
     return context_ab_hw2 * mask[..., None], mask
 
 
+def patch_hints(
+    context_ab_hw2: np.ndarray, spec: ModelSpec, curator: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The hints (ab, mask) over the working image that its patches get: for a hint-taking
+    model, a lattice of the global pass's colours, with the curator's (rasterized at working
+    resolution) in their place where they fall; none for the others."""
+    if not spec.takes_hints:
+        return np.zeros_like(context_ab_hw2), np.zeros(context_ab_hw2.shape[:2], np.float32)
+    hint_ab, hint_mask = context_hints(context_ab_hw2, context_spacing(spec))
+    if curator is not None:
+        curator_ab, curator_mask = curator
+        hint_ab = np.where(curator_mask[..., None] > 0, curator_ab, hint_ab)
+        hint_mask = np.maximum(hint_mask, curator_mask)
+    return hint_ab, hint_mask
+
+
+def patch_batches(
+    grid: TileGrid, l_work: np.ndarray, hint_ab: np.ndarray, hint_mask: np.ndarray, spec: ModelSpec
+) -> Iterator[tuple[Sequence[Tile], np.ndarray, np.ndarray, np.ndarray]]:
+    """The grid's patches in full batches of the model's input: (tiles, L*, hint a*b*, hint mask)."""
+    side = spec.input_px
+    for batch in _batches(grid.tiles, spec.batch_size):
+        l_batch = np.stack([_to_side(l_work[t.halo.slices], side) for t in batch])
+        # Hints are resized like their mask (nearest): interpolating a*b* would mix a hint
+        # with the zeros around it, so a scan smaller than the model got diluted hints.
+        ab_batch = np.stack([_to_side(hint_ab[t.halo.slices], side, nearest=True) for t in batch])
+        mask_batch = np.stack([_to_side(hint_mask[t.halo.slices], side, nearest=True) for t in batch])
+        yield batch, l_batch, ab_batch, mask_batch
+
+
 def colorize_working(
     l_work: np.ndarray,
     model: Colorizer,
@@ -327,23 +357,10 @@ def colorize_working(
     the place of context hints where they fall.
     """
     spec = model.spec
-    side = spec.input_px
-    grid = tile_grid(l_work.shape[0], l_work.shape[1], side, spec.overlap_px)
-    if spec.takes_hints:
-        hint_ab, hint_mask = context_hints(context_ab_hw2, context_spacing(spec))
-        if curator is not None:
-            curator_ab, curator_mask = curator
-            hint_ab = np.where(curator_mask[..., None] > 0, curator_ab, hint_ab)
-            hint_mask = np.maximum(hint_mask, curator_mask)
-    else:
-        hint_ab, hint_mask = np.zeros_like(context_ab_hw2), np.zeros(l_work.shape, np.float32)
+    grid = tile_grid(l_work.shape[0], l_work.shape[1], spec.input_px, spec.overlap_px)
+    hint_ab, hint_mask = patch_hints(context_ab_hw2, spec, curator)
     results: list[tuple[Tile, np.ndarray]] = []
-    for batch in _batches(grid.tiles, spec.batch_size):
-        l_batch = np.stack([_to_side(l_work[t.halo.slices], side) for t in batch])
-        # Hints are resized like their mask (nearest): interpolating a*b* would mix a hint
-        # with the zeros around it, so a scan smaller than the model got diluted hints.
-        ab_batch = np.stack([_to_side(hint_ab[t.halo.slices], side, nearest=True) for t in batch])
-        mask_batch = np.stack([_to_side(hint_mask[t.halo.slices], side, nearest=True) for t in batch])
+    for batch, l_batch, ab_batch, mask_batch in patch_batches(grid, l_work, hint_ab, hint_mask, spec):
         predicted = model.colorize(l_batch, ab_batch, mask_batch)
         for tile, ab in zip(batch, predicted):
             ab = _from_side(ab, tile.halo.height, tile.halo.width)
