@@ -13,8 +13,7 @@ import tifffile
 from PIL import Image, ImageCms, ImageOps
 
 from restore.output import write_atomically
-from restore.pixels import fit_long_side
-from restore.pixels import upright
+from restore.pixels import fit_long_side, upright
 from restore.scans import sniff_format
 
 WEB_JPEG_QUALITY = 85

@@ -13,8 +13,8 @@ import tifffile
 from PIL import Image, ImageOps
 
 from restore.colour import gray_to_lightness, rgb_to_lightness
-from restore.threads import compute_threads
 from restore.scans import ScanError, exif_orientation, one_line, probe, sniff_format, tiff_dpi
+from restore.threads import compute_threads
 
 # TIFF tags copied to a TIFF result as they are (descriptive; pixel layout tags are not).
 TIFF_DESCRIPTIVE_TAGS = {
