@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from functools import cache
 
-import cv2
+import numba
 import numpy as np
 from skimage.color import rgb2lab
 from skimage.color.colorconv import rgb_from_xyz  # the sRGB matrix xyz2rgb itself uses
@@ -78,8 +78,8 @@ def rgb_to_lightness(rgb: np.ndarray) -> np.ndarray:
 
 
 # D65 white and the XYZ -> linear sRGB matrix scikit-image uses, white folded in.
-_WHITE_D65 = np.array([0.95047, 1.0, 1.08883], np.float32)
-_LINEAR_FROM_XYZN = np.ascontiguousarray(rgb_from_xyz * _WHITE_D65[None, :], dtype=np.float32)
+_WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
+_LINEAR_FROM_XYZN = np.ascontiguousarray(rgb_from_xyz * _WHITE_D65[None, :], dtype=np.float64)
 _ENCODE_STEPS = 2**20  # linear-light table resolution: under one 16-bit level of error
 
 
@@ -92,36 +92,83 @@ def _encode_lut(bits: int) -> np.ndarray:
     return np.rint(encoded * top).astype(np.uint16 if bits == 16 else np.uint8)
 
 
-# (L*, a*, b*, 1) -> (f(X/Xn), f(Y/Yn), f(Z/Zn)): CIE Lab's definition is affine in them.
-_F_FROM_LAB = np.array(
-    [[1 / 116, 1 / 500, 0, 16 / 116], [1 / 116, 0, 0, 16 / 116], [1 / 116, 0, -1 / 200, 16 / 116]], np.float32
-)
-_F_KNEE = np.float32(6 / 29)  # below it f^-1 is linear, not a cube
-_F_LINEAR_OFFSET, _F_LINEAR_SLOPE = np.float32(4 / 29), np.float32(3 * (6 / 29) ** 2)
+
+def encode_lut(dtype: type[np.uint8] | type[np.uint16]) -> np.ndarray:
+    """The encoding table for results at `dtype`'s depth (see `_encoded`)."""
+    return _encode_lut(_bits(np.dtype(dtype)))
 
 
-def _lab_to_linear(lab_hw3: np.ndarray) -> np.ndarray:
-    """`lab_hw3` (H x W x 3 float32 L*, a*, b*) -> linear sRGB (H x W x 3 float32), unclipped:
-    outside 0..1 means out of gamut. Three passes over the pixels (two OpenCV transforms and
-    a cube), and the linear part of f^-1 for the deep shadows."""
-    f = cv2.transform(lab_hw3, _F_FROM_LAB)
-    return cv2.transform(_f_inverse(f), _LINEAR_FROM_XYZN)
+# Lab -> sRGB runs on every output pixel, so it is written per pixel and compiled with
+# Numba: one loop that reads each input once and writes each output once. The same
+# arithmetic as NumPy/OpenCV passes over strips (about forty of them with the guided
+# upsampling) cost twice the CPU time: each pass reads and writes a whole strip.
+# nogil: strips run on several threads; cache: compiled once per installation, not per process.
+_JIT = {"nogil": True, "cache": True}
+_F_KNEE = 6 / 29  # below it f^-1 is linear, not a cube
+_F_LINEAR_OFFSET, _F_LINEAR_SLOPE = 4 / 29, 3 * (6 / 29) ** 2
 
 
-def _f_inverse(f: np.ndarray) -> np.ndarray:
-    """CIE Lab's f^-1 (f(X/Xn) -> X/Xn), any shape of float32: the cube, and where some f is
-    at or below the knee (deep shadows, usually a small part of an image) the linear part,
-    for those values gathered by index (boolean masks over the whole array cost more)."""
-    cubed = f * f
-    cubed *= f
-    flat = f.reshape(-1)
-    if cv2.minMaxLoc(flat)[0] <= _F_KNEE:
-        below = np.flatnonzero(flat <= _F_KNEE)
-        values = np.take(flat, below)
-        values -= _F_LINEAR_OFFSET
-        values *= _F_LINEAR_SLOPE
-        cubed.reshape(-1)[below] = values
-    return cubed
+@numba.njit(**_JIT)
+def _f_inverse(f: float) -> float:
+    """CIE Lab's f^-1: f(X/Xn) -> X/Xn."""
+    if f > _F_KNEE:
+        return f * f * f
+    return (f - _F_LINEAR_OFFSET) * _F_LINEAR_SLOPE
+
+
+@numba.njit(**_JIT)
+def _on_chroma_line(f_y: float, y: float, x_step: float, z_step: float, scale: float) -> tuple[float, float, float]:
+    """Linear sRGB of the colour with f(Y/Yn) = f_y (Y/Yn = y) and `scale` times the chroma
+    whose f(X/Xn) - f_y is x_step and f(Z/Zn) - f_y is z_step: in f-space the line of
+    constant L* and hue is straight."""
+    x = _f_inverse(f_y + scale * x_step)
+    z = _f_inverse(f_y + scale * z_step)
+    m = _LINEAR_FROM_XYZN
+    return (
+        m[0, 0] * x + m[0, 1] * y + m[0, 2] * z,
+        m[1, 0] * x + m[1, 1] * y + m[1, 2] * z,
+        m[2, 0] * x + m[2, 1] * y + m[2, 2] * z,
+    )
+
+
+@numba.njit(**_JIT)
+def _fits(red: float, green: float, blue: float) -> bool:
+    return min(red, green, blue) >= -_GAMUT_EPS and max(red, green, blue) <= 1 + _GAMUT_EPS
+
+
+@numba.njit(**_JIT)
+def linear_in_gamut(lightness: float, a: float, b: float) -> tuple[float, float, float]:
+    """Linear sRGB (R, G, B, unclipped but within 0..1 give or take _GAMUT_EPS) of one CIE
+    Lab colour. Outside the sRGB gamut its chroma is reduced, L* and hue kept, to the
+    largest that fits, by bisection to 1/1024 of its own chroma (gray always fits)."""
+    f_y = (lightness + 16.0) / 116.0
+    y = _f_inverse(f_y)
+    x_step, z_step = a / 500.0, b / -200.0
+    red, green, blue = _on_chroma_line(f_y, y, x_step, z_step, 1.0)
+    if _fits(red, green, blue):
+        return red, green, blue
+    low, step = 0.0, 0.5  # low fits; low + 2 * step (the colour as given) does not
+    for _ in range(_GAMUT_BISECTION_STEPS):
+        red, green, blue = _on_chroma_line(f_y, y, x_step, z_step, low + step)
+        if _fits(red, green, blue):
+            low += step
+        step /= 2
+    return _on_chroma_line(f_y, y, x_step, z_step, low)
+
+
+@numba.njit(**_JIT)
+def _store(out: np.ndarray, row: int, col: int, linear: tuple[float, float, float], lut: np.ndarray) -> None:
+    """out[row, col] = the encoded levels of linear sRGB (clipped to 0..1), read from `lut`."""
+    for channel in range(3):
+        clipped = min(max(linear[channel], 0.0), 1.0)
+        out[row, col, channel] = lut[int(clipped * (_ENCODE_STEPS - 1) + 0.5)]
+
+
+@numba.njit(**_JIT)
+def _lab_to_rgb(l_hw: np.ndarray, ab_hw2: np.ndarray, lut: np.ndarray, out: np.ndarray) -> None:
+    for row in range(l_hw.shape[0]):
+        for col in range(l_hw.shape[1]):
+            _store(out, row, col, linear_in_gamut(l_hw[row, col], ab_hw2[row, col, 0], ab_hw2[row, col, 1]), lut)
 
 
 def lab_to_rgb(l_hw: np.ndarray, ab_hw2: np.ndarray, dtype: type[np.uint8] | type[np.uint16]) -> np.ndarray:
@@ -133,83 +180,68 @@ def lab_to_rgb(l_hw: np.ndarray, ab_hw2: np.ndarray, dtype: type[np.uint8] | typ
     if l_hw.shape != ab_hw2.shape[:2] or ab_hw2.shape[2:] != (2,):
         raise ValueError(f"l_hw {l_hw.shape} and ab_hw2 {ab_hw2.shape} do not match")
     out = np.empty(l_hw.shape + (3,), dtype)
-    for top in range(0, l_hw.shape[0], STRIP_ROWS):
-        rows = slice(top, top + STRIP_ROWS)
-        a_hw, b_hw = cv2.split(np.ascontiguousarray(ab_hw2[rows], dtype=np.float32))
-        out[rows] = lab_hw3_to_rgb(cv2.merge([np.ascontiguousarray(l_hw[rows], dtype=np.float32), a_hw, b_hw]), dtype)
+    as_f32 = [np.ascontiguousarray(x, dtype=np.float32) for x in (l_hw, ab_hw2)]
+    _lab_to_rgb(*as_f32, encode_lut(dtype), out)
     return out
 
 
-def lab_hw3_to_rgb(lab_hw3: np.ndarray, dtype: type[np.uint8] | type[np.uint16]) -> np.ndarray:
-    """`lab_hw3` (H x W x 3 float32 L*, a*, b*) -> sRGB at `dtype`, as `lab_to_rgb`; meant
-    for a strip of rows at a time (its temporaries are a few times the input's size)."""
-    linear = _in_gamut_linear(lab_hw3)
-    np.clip(linear, 0.0, 1.0, out=linear)
-    linear *= np.float32(_ENCODE_STEPS - 1)
-    linear += np.float32(0.5)
-    # Indices as intp, the type NumPy gathers with: int32 indices are converted first, an
-    # extra pass over the strip (the gather took a third longer with them).
-    return np.take(_encode_lut(_bits(np.dtype(dtype))), linear.astype(np.intp))
+@numba.njit(**_JIT)
+def chroma_gain(lightness: float | np.ndarray, saturation: float) -> float | np.ndarray:
+    """The saturation step's gain on chroma at L* (a number or an array): `saturation` in
+    midtones, fading to 1 at black and white: 1 + (saturation - 1) * 4x(1 - x), x = L*/100."""
+    x = lightness / 100.0
+    return 1.0 + 4.0 * (saturation - 1.0) * x * (1.0 - x)
 
 
-def _inside(linear: np.ndarray) -> np.ndarray:
-    """Per pixel, flattened: is every channel of linear sRGB (float32, 3 channels) within 0..1
-    (give or take _GAMUT_EPS)? One OpenCV pass."""
-    low, high = (-_GAMUT_EPS,) * 3, (1 + _GAMUT_EPS,) * 3
-    return cv2.inRange(linear, low, high).reshape(-1) != 0
+@numba.njit(**_JIT)
+def _guided_rows_to_rgb(
+    l_rows: np.ndarray,
+    coefficients: np.ndarray,
+    row_taps: tuple[np.ndarray, np.ndarray, np.ndarray],
+    col_taps: tuple[np.ndarray, np.ndarray, np.ndarray],
+    saturation: float,
+    lut: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    row_low, row_high, row_weight = row_taps
+    col_low, col_high, col_weight = col_taps
+    channels = coefficients.shape[2]
+    grid_row = np.empty((coefficients.shape[1], channels), np.float32)  # the row's coefficients, read down
+    for row in range(l_rows.shape[0]):
+        above, below, down = coefficients[row_low[row]], coefficients[row_high[row]], row_weight[row]
+        for col in range(grid_row.shape[0]):
+            for c in range(channels):
+                grid_row[col, c] = above[col, c] + down * (below[col, c] - above[col, c])
+        for col in range(l_rows.shape[1]):
+            left, right, across = grid_row[col_low[col]], grid_row[col_high[col]], col_weight[col]
+            lightness = l_rows[row, col]
+            guide, gain = lightness / 100.0, chroma_gain(lightness, saturation)
+            a = (left[0] + across * (right[0] - left[0])) * guide + left[2] + across * (right[2] - left[2])
+            b = (left[1] + across * (right[1] - left[1])) * guide + left[3] + across * (right[3] - left[3])
+            a, b = a * gain, b * gain
+            if channels == 6:  # the hints' correction, added after saturation
+                a += left[4] + across * (right[4] - left[4])
+                b += left[5] + across * (right[5] - left[5])
+            _store(out, row, col, linear_in_gamut(lightness, a, b), lut)
 
 
-def _in_gamut_linear(lab_hw3: np.ndarray) -> np.ndarray:
-    """Linear sRGB of Lab, with the chroma of out-of-gamut pixels reduced until they fit.
+def guided_rows_to_rgb(
+    l_rows: np.ndarray,
+    coefficients: np.ndarray,
+    row_taps: tuple[np.ndarray, np.ndarray, np.ndarray],
+    col_taps: tuple[np.ndarray, np.ndarray, np.ndarray],
+    saturation: float,
+    dtype: type[np.uint8] | type[np.uint16],
+) -> np.ndarray:
+    """A strip of the result (rows x W x 3 sRGB at `dtype`) from its L* rows (`l_rows`,
+    rows x W float32) and a guided filter's coefficients on a coarser grid, in one pass:
 
-    The pixels outside are gathered by index (boolean-mask gathers and scatters over an
-    H x W x 3 strip cost twice the whole bisection) and bisected on their chroma scale."""
-    linear = _lab_to_linear(lab_hw3)
-    low_value, high_value, _, _ = cv2.minMaxLoc(linear.reshape(-1))
-    if low_value >= -_GAMUT_EPS and high_value <= 1 + _GAMUT_EPS:
-        return linear  # the common case, checked with one fast reduction
-    pixels = np.flatnonzero(~_inside(linear))
-    line = _ChromaLine(np.take(lab_hw3.reshape(-1, 3), pixels, axis=0))
-    low = np.zeros(len(pixels), np.float32)  # chroma scale known to fit (gray always does)
-    step = np.float32(0.5)  # low + 2 * step is known not to fit (the colour as given)
-    for _ in range(_GAMUT_BISECTION_STEPS):
-        low += step * line.fits(low + step)  # the midpoint, where it fits
-        step /= 2
-    linear.reshape(-1, 3)[pixels] = np.stack(line.linear(low), axis=1)
-    return linear
-
-
-class _ChromaLine:
-    """Linear sRGB along each pixel's line of constant L* and hue, as its chroma is scaled.
-
-    In f-space the line is straight: f(X) = f(Y) + scale * a*/500, f(Z) = f(Y) - scale *
-    b*/200, with f(Y) and so Y fixed by L*. Worked on as separate contiguous planes of the
-    n pixels (a per-pixel scale broadcast over an n x 3 array cost 4x more)."""
-
-    def __init__(self, lab_n3: np.ndarray) -> None:
-        lightness, a, b = (np.ascontiguousarray(lab_n3[:, c]) for c in range(3))
-        self.f_y = (lightness + np.float32(16)) / np.float32(116)
-        self.x_step = a / np.float32(500)
-        self.z_step = b / np.float32(-200)
-        y = _f_inverse(self.f_y)
-        self.y_terms = [y * _LINEAR_FROM_XYZN[c, 1] for c in range(3)]
-
-    def linear(self, scale: np.ndarray) -> list[np.ndarray]:
-        """Linear R, G, B planes with the chroma times `scale` (one per pixel)."""
-        x = _f_inverse(self.x_step * scale + self.f_y)
-        z = _f_inverse(self.z_step * scale + self.f_y)
-        planes = []
-        for c in range(3):
-            plane = x * _LINEAR_FROM_XYZN[c, 0]
-            plane += self.y_terms[c]
-            plane += z * _LINEAR_FROM_XYZN[c, 2]
-            planes.append(plane)
-        return planes
-
-    def fits(self, scale: np.ndarray) -> np.ndarray:
-        """Per pixel: is its colour with the chroma times `scale` within the gamut?"""
-        r, g, b = self.linear(scale)
-        low, high = np.minimum(r, g), np.maximum(r, g)
-        np.minimum(low, b, out=low)
-        np.maximum(high, b, out=high)
-        return (low >= -_GAMUT_EPS) & (high <= 1 + _GAMUT_EPS)
+    - `coefficients`: grid H' x W' x C float32, per channel (a_a, a_b, b_a, b_b) and, with
+      hints, (delta_a, delta_b); read bilinearly at each pixel through `row_taps` (per
+      strip row) and `col_taps` (per column): the two grid indices and the second's weight;
+    - a* = a_a * L*/100 + b_a (b* likewise) times `chroma_gain`, plus the hints' delta;
+    - then Lab -> sRGB as `lab_to_rgb`.
+    """
+    out = np.empty(l_rows.shape + (3,), dtype)
+    _guided_rows_to_rgb(l_rows, coefficients, row_taps, col_taps, float(saturation), encode_lut(dtype), out)
+    return out

@@ -37,7 +37,7 @@ from hints.raster import rasterize
 from hints.schema import Hint, HintFile, resolve
 from patches.grid import Tile, TileGrid, tile_grid
 from patches.stitch import stitch
-from restore.colour import lab_hw3_to_rgb
+from restore.colour import chroma_gain, guided_rows_to_rgb
 from restore.detections import Detections
 from restore.hold import MIN_SPREAD_PX, SPREAD_RADII, hold_hints, sample
 from restore.instances import InstancePass, InstanceSettings, colorize_instances
@@ -389,23 +389,10 @@ def _from_side(ab: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(ab, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def saturation_gain(l_hw: np.ndarray, saturation: float) -> np.ndarray | None:
-    """The chroma gain at each pixel: `saturation` in midtones, fading to 1 at black and
-    white (1 + (saturation - 1) * 4x(1 - x), x = L*/100); None when it is 1 everywhere."""
-    if saturation == 1.0:
-        return None
-    x = l_hw / np.float32(100)
-    gain = np.float32(1) - x
-    gain *= x
-    gain *= np.float32(4 * (saturation - 1.0))
-    gain += np.float32(1)
-    return gain
-
-
 def saturate(l_hw: np.ndarray, ab_hw2: np.ndarray, saturation: float) -> np.ndarray:
-    """Chroma times `saturation` in midtones, fading to unchanged at black and white."""
-    gain = saturation_gain(l_hw, saturation)
-    return ab_hw2 if gain is None else ab_hw2 * gain[..., None]
+    """Chroma times `saturation` in midtones, fading to unchanged at black and white
+    (`colour.chroma_gain`, which the recombination applies per pixel)."""
+    return ab_hw2 if saturation == 1.0 else ab_hw2 * chroma_gain(l_hw, saturation)[..., None]
 
 
 def guided_coefficients(guide_hw: np.ndarray, src_hwc: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -484,8 +471,9 @@ def recombine_rows(
 
     The guided filter's coefficients are computed at GUIDE_SCALE times the working
     resolution (never above the scan's) and applied to the full-resolution L* strip by
-    strip, on several threads (OpenCV and NumPy release the GIL). Hints are then made to
-    hold (restore/hold.py): a correction on the same grid, added after saturation.
+    strip, on several threads, by one compiled loop per strip that also saturates and
+    converts to sRGB (`colour.guided_rows_to_rgb`, which releases the GIL). Hints are made
+    to hold (restore/hold.py): a correction on the same grid, added after saturation.
     """
     height, width = l_full.shape
     work_h, work_w = ab_work.shape[:2]
@@ -497,28 +485,23 @@ def recombine_rows(
     coefficients = guided_coefficients(guide, ab_guide, radius, GUIDE_EPS)  # a_a, a_b, b_a, b_b
     if hints:
         correction = _hint_correction(l_full, guide, coefficients, saturation, hints)
-        coefficients = np.concatenate([coefficients, correction], axis=2)  # + delta_a, delta_b
-    xs = (np.arange(width, dtype=np.float32) + 0.5) * (guide_w / width) - 0.5
-    strip_map_x = np.ascontiguousarray(np.broadcast_to(xs, (min(height, FULL_RES_STRIP_ROWS), width)))  # every strip's
+        coefficients = np.concatenate([coefficients, correction], axis=2, dtype=np.float32)  # + delta_a, delta_b
+    row_taps, col_taps = bilinear_taps(height, guide_h), bilinear_taps(width, guide_w)
+    l_full = np.ascontiguousarray(l_full, dtype=np.float32)  # usually itself: the scan's L*
 
     def strip(top: int) -> None:
-        bottom = min(height, top + FULL_RES_STRIP_ROWS)
-        ys = (np.arange(top, bottom, dtype=np.float32) + 0.5) * (guide_h / height) - 0.5
-        map_x = strip_map_x[: bottom - top]
-        map_y = np.ascontiguousarray(np.broadcast_to(ys[:, None], (bottom - top, width)))
-        remapped = cv2.remap(coefficients, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        l_strip = np.ascontiguousarray(l_full[top:bottom], dtype=np.float32)
-        guide_strip = l_strip / np.float32(100)
-        gain = saturation_gain(l_strip, saturation)
-        chroma = []
-        for channel in range(2):  # a*, then b*, from channel views (cv2.split cost more than this)
-            plane = remapped[..., channel] * guide_strip
-            plane += remapped[..., 2 + channel]
-            if gain is not None:
-                plane *= gain
-            if remapped.shape[2] == 6:
-                plane += remapped[..., 4 + channel]
-            chroma.append(plane)
-        sink(top, lab_hw3_to_rgb(cv2.merge([l_strip, *chroma]), dtype))
+        rows = slice(top, min(height, top + FULL_RES_STRIP_ROWS))
+        strip_taps = (row_taps[0][rows], row_taps[1][rows], row_taps[2][rows])
+        sink(top, guided_rows_to_rgb(l_full[rows], coefficients, strip_taps, col_taps, saturation, dtype))
 
     run_threaded(strip, range(0, height, FULL_RES_STRIP_ROWS))
+
+
+def bilinear_taps(size: int, grid_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear reading of a grid of `grid_size` cells at each of `size` pixels covering the
+    same extent (centres aligned; edges replicated): per pixel the two grid indices and
+    the second one's weight (indices int64, weights float32)."""
+    position = (np.arange(size, dtype=np.float64) + 0.5) * (grid_size / size) - 0.5
+    position = np.clip(position, 0, grid_size - 1)
+    low = np.floor(position).astype(np.int64)
+    return low, np.minimum(low + 1, grid_size - 1), (position - low).astype(np.float32)

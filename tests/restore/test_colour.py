@@ -64,13 +64,13 @@ def test_out_of_gamut_chroma_is_reduced_to_the_gamut_edge_keeping_luminance() ->
     deep shadows (where f^-1 is linear, not a cube) as in highlights, and Y exactly."""
     from skimage.color.colorconv import xyz_from_rgb
 
-    from restore.colour import _in_gamut_linear
+    from restore.colour import linear_in_gamut
 
     lightness = np.array([2.0, 5.0, 30.0, 60.0, 90.0, 98.0], np.float32)
     hue = np.linspace(0, 2 * np.pi, 24, endpoint=False)
     l_grid, hue_grid = np.meshgrid(lightness, hue, indexing="ij")
     lab = np.stack([l_grid, 150 * np.cos(hue_grid), 150 * np.sin(hue_grid)], -1).astype(np.float32)
-    linear = _in_gamut_linear(lab)
+    linear = np.array([[linear_in_gamut(*pixel) for pixel in row] for row in lab])
     assert linear.min() >= -1e-4 and linear.max() <= 1 + 1e-4
     to_edge = np.minimum(linear.min(-1), 1 - linear.max(-1))  # 0 on the gamut's surface
     assert np.abs(to_edge).max() < 0.01

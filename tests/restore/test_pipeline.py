@@ -18,6 +18,7 @@ from restore.models.registry import create_model
 from restore.output import DIGITAL_SOURCE_TYPE
 from restore.models.ramp import ramp_colours
 from restore.pipeline import (
+    bilinear_taps,
     CONTEXT_POINTS_PER_SIDE,
     RestoreSettings,
     context_hints,
@@ -374,6 +375,53 @@ def test_saturation_is_full_in_midtones_and_none_at_the_extremes() -> None:
     out = saturate(l_hw, ab, 2.0)
     np.testing.assert_allclose(out[0, :, 0], [10.0, 20.0, 10.0])
     assert saturate(l_hw, ab, 1.0) is ab
+
+
+def test_bilinear_taps_read_a_grid_as_opencv_resizes_it() -> None:
+    import cv2
+
+    grid = np.random.default_rng(5).normal(size=(7, 11)).astype(np.float32)
+    rows, cols = bilinear_taps(45, 7), bilinear_taps(60, 11)
+
+    def read(taps, values, axis):
+        low, high, weight = taps
+        shape = [-1 if a == axis else 1 for a in range(values.ndim)]
+        return np.take(values, low, axis) * (1 - weight.reshape(shape)) + np.take(values, high, axis) * weight.reshape(shape)
+
+    np.testing.assert_allclose(read(cols, read(rows, grid, 0), 1), cv2.resize(grid, (60, 45), interpolation=cv2.INTER_LINEAR), atol=1e-5)
+    low, high, weight = bilinear_taps(9, 9)  # same size: each pixel is its own cell
+    assert np.array_equal(low, np.arange(9)) and not weight.any()
+    low, high, weight = bilinear_taps(5, 1)  # one cell: replicated
+    assert not low.any() and not high.any()
+
+
+@pytest.mark.parametrize(("dtype", "saturation", "channels"), [(np.uint16, 1.3, 4), (np.uint8, 1.0, 6)])
+def test_the_fused_recombination_loop_matches_its_steps_done_one_by_one(dtype: type, saturation: float, channels: int) -> None:
+    """guided_rows_to_rgb (one compiled loop) against the same steps as separate array
+    operations: bilinear reading of the coefficients by OpenCV, a*b* from the linear model,
+    the saturation gain, the hints' correction, then lab_to_rgb."""
+    import cv2
+
+    from restore.colour import guided_rows_to_rgb, lab_to_rgb
+
+    rng = np.random.default_rng(6)
+    height, width, grid_h, grid_w = 40, 70, 9, 13
+    l_rows = rng.uniform(0, 100, (height, width)).astype(np.float32)
+    coefficients = np.concatenate(
+        [rng.normal(0, 30, (grid_h, grid_w, 2)), rng.normal(0, 20, (grid_h, grid_w, channels - 2))], axis=2
+    ).astype(np.float32)
+    taps = bilinear_taps(height, grid_h), bilinear_taps(width, grid_w)
+    rgb = guided_rows_to_rgb(l_rows, coefficients, *taps, saturation, dtype)
+
+    read = cv2.resize(coefficients.astype(np.float64), (width, height), interpolation=cv2.INTER_LINEAR)
+    ab = read[..., :2] * (l_rows[..., None] / 100.0) + read[..., 2:4]
+    ab = saturate(l_rows, ab, saturation)
+    if channels == 6:
+        ab += read[..., 4:]
+    expected = lab_to_rgb(l_rows, ab, dtype)
+    assert rgb.shape == (height, width, 3) and rgb.dtype == dtype
+    assert np.abs(rgb.astype(np.int64) - expected).max() <= (1 if dtype == np.uint8 else 64)
+    assert np.abs(rgb.astype(np.int64) - expected).mean() < 0.05
 
 
 @pytest.mark.parametrize("name", ["empty", "truncated_png", "not_an_image"])
