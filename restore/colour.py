@@ -6,14 +6,17 @@ Ranges, written once here:
 - `l_hw`: CIE L*, H x W float32, 0..100.
 - `ab_hw2`: CIE a*, b*, H x W x 2 float32, roughly -128..127 (0, 0 is neutral).
 
-The formulas are scikit-image's (and tested against it), run on strips of rows so that a
-100-megapixel scan never holds more than a strip of temporaries. Lab -> sRGB, which runs
-on every output pixel, is written out in float32 on H x W x 3 Lab (`lab_hw3`): Lab to
-f(X), f(Y), f(Z) and XYZ to linear sRGB are each one OpenCV matrix transform, and the sRGB
-encoding is read from a 2^20-entry table straight into the output's integer levels.
+The formulas are scikit-image's (and tested against it). sRGB -> Lab runs on strips of
+rows, so that a 100-megapixel scan never holds more than a strip of temporaries. Lab ->
+sRGB, which runs on every output pixel, is one loop per pixel compiled with Numba (in
+float64): L*a*b* -> f(X), f(Y), f(Z) -> XYZ -> linear sRGB, the gamut step, and the sRGB
+encoding read from a 2^20-entry table straight into the output's integer levels; the
+recombination's loop (`guided_rows_to_rgb`) does the same after making each pixel's a*b*.
 scikit-image's own conversion took 1.5 s per 10 megapixels here, dominated by float64
-temporaries and `pow`; the version on separate L* and a*b* planes 20% longer than this one. (OpenCV's conversion is fast but tabulated coarsely: 0.4 units off in a*b* and
-0.3 in L* at 16 bits, too coarse for a result whose lightness must be the scan's.)
+temporaries and `pow`; the same arithmetic as NumPy and OpenCV passes over strips took twice
+the CPU time of the compiled loop. (OpenCV's conversion is fast but tabulated coarsely:
+0.4 units off in a*b* and 0.3 in L* at 16 bits, too coarse for a result whose lightness
+must be the scan's.)
 """
 
 from __future__ import annotations
