@@ -160,11 +160,18 @@ def linear_in_gamut(lightness: float, a: float, b: float) -> tuple[float, float,
 
 
 @numba.njit(**_JIT)
+def _encoded(linear: float, lut: np.ndarray) -> int:
+    """The encoded level of linear light (clipped to 0..1), read from `lut`."""
+    return lut[int(min(max(linear, 0.0), 1.0) * (_ENCODE_STEPS - 1) + 0.5)]
+
+
+@numba.njit(**_JIT)
 def _store(out: np.ndarray, row: int, col: int, linear: tuple[float, float, float], lut: np.ndarray) -> None:
-    """out[row, col] = the encoded levels of linear sRGB (clipped to 0..1), read from `lut`."""
-    for channel in range(3):
-        clipped = min(max(linear[channel], 0.0), 1.0)
-        out[row, col, channel] = lut[int(clipped * (_ENCODE_STEPS - 1) + 0.5)]
+    """out[row, col] = the encoded levels of linear sRGB."""
+    red, green, blue = linear
+    out[row, col, 0] = _encoded(red, lut)
+    out[row, col, 1] = _encoded(green, lut)
+    out[row, col, 2] = _encoded(blue, lut)
 
 
 @numba.njit(**_JIT)
@@ -197,6 +204,11 @@ def chroma_gain(lightness: float | np.ndarray, saturation: float) -> float | np.
 
 
 @numba.njit(**_JIT)
+def _lerp(grid_row: np.ndarray, left: int, right: int, across: float, channel: int) -> float:
+    return grid_row[left, channel] + across * (grid_row[right, channel] - grid_row[left, channel])
+
+
+@numba.njit(**_JIT)
 def _guided_rows_to_rgb(
     l_rows: np.ndarray,
     coefficients: np.ndarray,
@@ -216,15 +228,15 @@ def _guided_rows_to_rgb(
             for c in range(channels):
                 grid_row[col, c] = above[col, c] + down * (below[col, c] - above[col, c])
         for col in range(l_rows.shape[1]):
-            left, right, across = grid_row[col_low[col]], grid_row[col_high[col]], col_weight[col]
+            left, right, across = col_low[col], col_high[col], col_weight[col]
             lightness = l_rows[row, col]
             guide, gain = lightness / 100.0, chroma_gain(lightness, saturation)
-            a = (left[0] + across * (right[0] - left[0])) * guide + left[2] + across * (right[2] - left[2])
-            b = (left[1] + across * (right[1] - left[1])) * guide + left[3] + across * (right[3] - left[3])
+            a = _lerp(grid_row, left, right, across, 0) * guide + _lerp(grid_row, left, right, across, 2)
+            b = _lerp(grid_row, left, right, across, 1) * guide + _lerp(grid_row, left, right, across, 3)
             a, b = a * gain, b * gain
             if channels == 6:  # the hints' correction, added after saturation
-                a += left[4] + across * (right[4] - left[4])
-                b += left[5] + across * (right[5] - left[5])
+                a += _lerp(grid_row, left, right, across, 4)
+                b += _lerp(grid_row, left, right, across, 5)
             _store(out, row, col, linear_in_gamut(lightness, a, b), lut)
 
 
