@@ -109,6 +109,8 @@ def encode_lut(dtype: type[np.uint8] | type[np.uint16]) -> np.ndarray:
 # per pixel 1.7x. In float32 (constants too, so that nothing is promoted to float64).
 # nogil: strips run on several threads; cache: compiled once per installation, not per process.
 _JIT = {"nogil": True, "cache": True}
+#: Bilinear reading of a grid along one axis: per pixel the two grid indices and the second's weight.
+Taps = tuple[np.ndarray, np.ndarray, np.ndarray]
 _ONE, _HALF, _ZERO = np.float32(1), np.float32(0.5), np.float32(0)
 _F_PER_L, _F_OF_L0 = np.float32(1 / 116), np.float32(16 / 116)  # f(Y/Yn) = (L* + 16) / 116
 _F_PER_A, _F_PER_B = np.float32(1 / 500), np.float32(-1 / 200)  # f(X/Xn) - f(Y/Yn), f(Z/Zn) - f(Y/Yn)
@@ -226,8 +228,8 @@ def chroma_gain(lightness: float | np.ndarray, saturation: float) -> float | np.
 def _guided_rows_to_rgb(
     l_rows: np.ndarray,
     coefficients: np.ndarray,
-    row_taps: tuple[np.ndarray, np.ndarray, np.ndarray],
-    col_taps: tuple[np.ndarray, np.ndarray, np.ndarray],
+    row_taps: Taps,
+    col_taps: Taps,
     saturation: float,
     lut: np.ndarray,
     out: np.ndarray,
@@ -263,8 +265,8 @@ def _guided_rows_to_rgb(
 def guided_rows_to_rgb(
     l_rows: np.ndarray,
     coefficients: np.ndarray,
-    row_taps: tuple[np.ndarray, np.ndarray, np.ndarray],
-    col_taps: tuple[np.ndarray, np.ndarray, np.ndarray],
+    row_taps: Taps,
+    col_taps: Taps,
     saturation: float,
     dtype: type[np.uint8] | type[np.uint16],
 ) -> np.ndarray:

@@ -37,7 +37,7 @@ from hints.raster import rasterize
 from hints.schema import Hint, HintFile, resolve
 from patches.grid import Tile, TileGrid, tile_grid
 from patches.stitch import stitch
-from restore.colour import chroma_gain, guided_rows_to_rgb
+from restore.colour import Taps, chroma_gain, guided_rows_to_rgb
 from restore.detections import Detections
 from restore.hold import MIN_SPREAD_PX, SPREAD_RADII, hold_hints, sample
 from restore.instances import InstancePass, InstanceSettings, colorize_instances
@@ -497,7 +497,7 @@ def recombine_rows(
     run_threaded(strip, range(0, height, FULL_RES_STRIP_ROWS))
 
 
-def bilinear_taps(size: int, grid_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bilinear_taps(size: int, grid_size: int) -> Taps:
     """Bilinear reading of a grid of `grid_size` cells at each of `size` pixels covering the
     same extent (centres aligned; edges replicated): per pixel the two grid indices and
     the second one's weight (indices int64, weights float32)."""
