@@ -106,7 +106,7 @@ def encode_lut(dtype: type[np.uint8] | type[np.uint16]) -> np.ndarray:
 # turns it into SIMD code), then one that takes the few pixels outside the gamut through
 # the gamut step and encodes. The same arithmetic as NumPy/OpenCV passes over strips
 # (about forty of them with the guided upsampling) cost 2.5x the CPU time, one scalar loop
-# per pixel 1.7x. In float32 (constants too, so that nothing is promoted to float64).
+# per pixel 1.8x. In float32 (constants too, so that nothing is promoted to float64).
 # nogil: strips run on several threads; cache: compiled once per installation, not per process.
 _JIT = {"nogil": True, "cache": True}
 #: Bilinear reading of a grid along one axis: per pixel the two grid indices and the second's weight.
