@@ -21,6 +21,7 @@ must be the scan's.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 
 import numba
@@ -82,7 +83,7 @@ def rgb_to_lightness(rgb: np.ndarray) -> np.ndarray:
 
 # D65 white and the XYZ -> linear sRGB matrix scikit-image uses, white folded in.
 _WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
-_LINEAR_FROM_XYZN = np.ascontiguousarray(rgb_from_xyz * _WHITE_D65[None, :], dtype=np.float64)
+_LINEAR_FROM_XYZN = (rgb_from_xyz * _WHITE_D65[None, :]).astype(np.float32)
 _ENCODE_STEPS = 2**20  # linear-light table resolution: under one 16-bit level of error
 
 
@@ -93,7 +94,6 @@ def _encode_lut(bits: int) -> np.ndarray:
     encoded = np.where(linear > 0.0031308, 1.055 * linear ** (1 / 2.4) - 0.055, 12.92 * linear)
     top = 2**bits - 1
     return np.rint(encoded * top).astype(np.uint16 if bits == 16 else np.uint8)
-
 
 
 def encode_lut(dtype: type[np.uint8] | type[np.uint16]) -> np.ndarray:
@@ -107,8 +107,21 @@ def encode_lut(dtype: type[np.uint8] | type[np.uint16]) -> np.ndarray:
 # the gamut step and encodes. The same arithmetic as NumPy/OpenCV passes over strips
 # (about forty of them with the guided upsampling) cost 2.5x the CPU time, one scalar loop
 # per pixel 1.8x. In float32 (constants too, so that nothing is promoted to float64).
-# nogil: strips run on several threads; cache: compiled once per installation, not per process.
-_JIT = {"nogil": True, "cache": True}
+def compiled(*, inline: str = "never") -> Callable[[Callable], Callable]:
+    """numba.njit with what every loop here needs: nogil (strips run on several threads) and
+    the compiled code cached on disk (next to this file, else in Numba's user cache), so it
+    is compiled once per installation, not per process. Where no cache location is writable
+    (a read-only installation and home), each process compiles for itself instead."""
+
+    def decorate(function: Callable) -> Callable:
+        try:
+            return numba.njit(nogil=True, cache=True, inline=inline)(function)
+        except RuntimeError:  # Numba: "cannot cache function ...: no locator available"
+            return numba.njit(nogil=True, inline=inline)(function)
+
+    return decorate
+
+
 #: Bilinear reading of a grid along one axis: per pixel the two grid indices and the second's weight.
 Taps = tuple[np.ndarray, np.ndarray, np.ndarray]
 _ONE, _HALF, _ZERO = np.float32(1), np.float32(0.5), np.float32(0)
@@ -116,43 +129,43 @@ _F_PER_L, _F_OF_L0 = np.float32(1 / 116), np.float32(16 / 116)  # f(Y/Yn) = (L* 
 _F_PER_A, _F_PER_B = np.float32(1 / 500), np.float32(-1 / 200)  # f(X/Xn) - f(Y/Yn), f(Z/Zn) - f(Y/Yn)
 _F_KNEE = np.float32(6 / 29)  # below it f^-1 is linear, not a cube
 _F_LINEAR_OFFSET, _F_LINEAR_SLOPE = np.float32(4 / 29), np.float32(3 * (6 / 29) ** 2)
-_M = _LINEAR_FROM_XYZN.astype(np.float32)
 _GAMUT_LOW, _GAMUT_HIGH = np.float32(-_GAMUT_EPS), np.float32(1 + _GAMUT_EPS)
 _PER_HUNDRED, _FOUR = np.float32(0.01), np.float32(4)
 
 
-@numba.njit(inline="always", **_JIT)
+@compiled(inline="always")
 def _f_inverse(f: float) -> float:
     """CIE Lab's f^-1: f(X/Xn) -> X/Xn (a select, not a branch, so that rows vectorize)."""
     return f * f * f if f > _F_KNEE else (f - _F_LINEAR_OFFSET) * _F_LINEAR_SLOPE
 
 
-@numba.njit(inline="always", **_JIT)
+@compiled(inline="always")
 def _chroma_line(lightness: float, a: float, b: float) -> tuple[float, float, float, float]:
     """(f(Y/Yn), Y/Yn, and the steps of f(X/Xn) and f(Z/Zn) from it) of a Lab colour."""
     f_y = lightness * _F_PER_L + _F_OF_L0
     return f_y, _f_inverse(f_y), a * _F_PER_A, b * _F_PER_B
 
 
-@numba.njit(inline="always", **_JIT)
+@compiled(inline="always")
 def _on_chroma_line(f_y: float, y: float, x_step: float, z_step: float, scale: float) -> tuple[float, float, float]:
     """Linear sRGB of the colour with f(Y/Yn) = f_y (Y/Yn = y) and `scale` times the chroma
     whose steps are x_step, z_step: in f-space the line of constant L* and hue is straight."""
     x = _f_inverse(f_y + scale * x_step)
     z = _f_inverse(f_y + scale * z_step)
+    m = _LINEAR_FROM_XYZN  # a constant of the compiled code
     return (
-        _M[0, 0] * x + _M[0, 1] * y + _M[0, 2] * z,
-        _M[1, 0] * x + _M[1, 1] * y + _M[1, 2] * z,
-        _M[2, 0] * x + _M[2, 1] * y + _M[2, 2] * z,
+        m[0, 0] * x + m[0, 1] * y + m[0, 2] * z,
+        m[1, 0] * x + m[1, 1] * y + m[1, 2] * z,
+        m[2, 0] * x + m[2, 1] * y + m[2, 2] * z,
     )
 
 
-@numba.njit(inline="always", **_JIT)
+@compiled(inline="always")
 def _fits(red: float, green: float, blue: float) -> bool:
     return min(red, green, blue) >= _GAMUT_LOW and max(red, green, blue) <= _GAMUT_HIGH
 
 
-@numba.njit(**_JIT)
+@compiled()
 def linear_in_gamut(lightness: float, a: float, b: float) -> tuple[float, float, float]:
     """Linear sRGB (R, G, B, unclipped but within 0..1 give or take _GAMUT_EPS) of one CIE
     Lab colour. Outside the sRGB gamut its chroma is reduced, L* and hue kept, to the
@@ -170,13 +183,13 @@ def linear_in_gamut(lightness: float, a: float, b: float) -> tuple[float, float,
     return _on_chroma_line(f_y, y, x_step, z_step, low)
 
 
-@numba.njit(inline="always", **_JIT)
+@compiled(inline="always")
 def _encoded(linear: float, lut: np.ndarray) -> int:
     """The encoded level of linear light (clipped to 0..1), read from `lut`."""
     return lut[int(min(max(linear, _ZERO), _ONE) * np.float32(_ENCODE_STEPS - 1) + _HALF)]
 
 
-@numba.njit(**_JIT)
+@compiled()
 def _lab_row_to_rgb(l_row: np.ndarray, a_row: np.ndarray, b_row: np.ndarray, linear: np.ndarray, lut: np.ndarray, out_row: np.ndarray) -> None:
     """One row: L*, a*, b* (W float32 each) -> `out_row` (W x 3 levels from `lut`);
     `linear` (3 x W float32) is scratch."""
@@ -195,7 +208,7 @@ def _lab_row_to_rgb(l_row: np.ndarray, a_row: np.ndarray, b_row: np.ndarray, lin
         out_row[col, 2] = _encoded(blue, lut)
 
 
-@numba.njit(**_JIT)
+@compiled()
 def _lab_to_rgb(l_hw: np.ndarray, a_hw: np.ndarray, b_hw: np.ndarray, lut: np.ndarray, out: np.ndarray) -> None:
     linear = np.empty((3, l_hw.shape[1]), np.float32)
     for row in range(l_hw.shape[0]):
@@ -216,7 +229,7 @@ def lab_to_rgb(l_hw: np.ndarray, ab_hw2: np.ndarray, dtype: type[np.uint8] | typ
     return out
 
 
-@numba.njit(inline="always", **_JIT)
+@compiled(inline="always")
 def chroma_gain(lightness: float | np.ndarray, saturation: float) -> float | np.ndarray:
     """The saturation step's gain on chroma at L* (a number or an array): `saturation` in
     midtones, fading to 1 at black and white: 1 + (saturation - 1) * 4x(1 - x), x = L*/100."""
@@ -224,7 +237,7 @@ def chroma_gain(lightness: float | np.ndarray, saturation: float) -> float | np.
     return _ONE + _FOUR * (saturation - _ONE) * x * (_ONE - x)
 
 
-@numba.njit(**_JIT)
+@compiled()
 def _guided_rows_to_rgb(
     l_rows: np.ndarray,
     coefficients: np.ndarray,

@@ -77,3 +77,18 @@ def test_out_of_gamut_chroma_is_reduced_to_the_gamut_edge_keeping_luminance() ->
     f_y = (l_grid.astype(np.float64) + 16) / 116
     y_expected = np.where(f_y > 6 / 29, f_y**3, 3 * (6 / 29) ** 2 * (f_y - 4 / 29))
     np.testing.assert_allclose(linear @ xyz_from_rgb[1], y_expected, atol=2e-5)
+
+
+def test_compiled_loops_still_compile_where_nothing_can_be_cached() -> None:
+    """A read-only installation and home leave Numba nowhere to cache: it then raises at
+    decoration, and `compiled` compiles per process instead (a function with no source
+    file stands in for it here)."""
+    import numba
+
+    from restore.colour import compiled
+
+    namespace: dict[str, object] = {}
+    exec("def twice(x):\n    return 2 * x\n", namespace)
+    with pytest.raises(RuntimeError, match="cannot cache"):
+        numba.njit(cache=True)(namespace["twice"])
+    assert compiled()(namespace["twice"])(21) == 42
