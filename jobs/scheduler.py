@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Protocol
@@ -87,6 +88,30 @@ class DaskRunner:
             self._fill()
 
 
+def local_worker_environ(workers: int) -> dict[str, object]:
+    """The environment each of `workers` local worker processes starts with: Dask's own
+    (`distributed.nanny.pre-spawn-environ`) but for two settings.
+
+    - OMP_NUM_THREADS is the worker's share of the cores, not 1. A worker runs one scan at
+      a time (one task thread) and spreads that scan's work over these threads (torch's,
+      and restore.threads'), so one worker on two cores no longer leaves one idle.
+    - No MALLOC_TRIM_THRESHOLD_ (Dask sets 65536, to hand freed memory back to the system
+      at once). Setting it turns off glibc's adaptive mmap threshold, so every sizeable
+      array a scan makes and drops was mapped and faulted in afresh: 4 MP scans took
+      3.4-3.9 s each on one worker with it and 2.1-2.5 s without, kernel time 16.5 s -> 6.7 s
+      for six scans (docs/benchmarks.md).
+
+    A variable already set in this process's environment wins (Dask's rule), so a user's
+    own OMP_NUM_THREADS is kept.
+    """
+    import dask
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    environ["MALLOC_TRIM_THRESHOLD_"] = None  # None: not set (a variable set here wins)
+    environ["OMP_NUM_THREADS"] = max(1, (os.cpu_count() or 1) // workers)
+    return environ
+
+
 @contextlib.contextmanager
 def open_runner(address: str, workers: int) -> Iterator[Runner]:
     """A runner for `--scheduler ADDRESS` with `--workers N` (N applies to `local`)."""
@@ -100,12 +125,20 @@ def open_runner(address: str, workers: int) -> Iterator[Runner]:
     config = {"distributed.scheduler.allowed-failures": 0, "distributed.logging.distributed": "error"}
     with dask.config.set(config):
         if address == "local":
+            # Dask's nanny writes the workers' variables into this process's environment
+            # before it spawns them; they are put back afterwards, so that neither this
+            # process's own threads nor a later cluster's workers inherit them.
+            saved = dict(os.environ)
             try:
-                cluster = LocalCluster(
-                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
-                )
+                with dask.config.set({"distributed.nanny.pre-spawn-environ": local_worker_environ(workers)}):
+                    cluster = LocalCluster(
+                        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+                    )
             except Exception as exc:  # noqa: BLE001
                 raise SchedulerError(f"cannot start a local Dask cluster: {exc}") from exc
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
             with cluster, Client(cluster) as client:
                 yield DaskRunner(client)
             return

@@ -195,3 +195,24 @@ def test_an_existing_dask_scheduler_by_address(catalog, tmp_path: Path) -> None:
         )
     assert (summary.done, summary.failed) == (3, [])
     assert seen[0] == 0 and all(p >= 2 for p in seen[1:])  # each scan: global pass + its patches
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_workers_get_their_share_of_the_cores_and_glibcs_own_memory_settings(workers: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each local worker runs one scan at a time on its share of the cores, and does not
+    start with Dask's MALLOC_TRIM_THRESHOLD_ (which made every large array fault in afresh)."""
+    from jobs.scheduler import DaskRunner, open_runner
+
+    def worker_environ() -> dict[str, str | None]:
+        return {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")}
+
+    for name in ("OMP_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_"):  # set here, they would win (Dask's
+        monkeypatch.delenv(name, raising=False)  # rule), as after a cluster started without open_runner
+
+    before = worker_environ()
+    with open_runner("local", workers) as runner:
+        assert isinstance(runner, DaskRunner)
+        environs = list(runner._client.run(worker_environ).values())
+        assert worker_environ() == before  # Dask's nanny wrote them here; put back
+    share = str(max(1, (os.cpu_count() or 1) // workers))
+    assert environs == [{"OMP_NUM_THREADS": share, "MALLOC_TRIM_THRESHOLD_": None}] * workers
