@@ -12,8 +12,8 @@ Item = TypeVar("Item")
 
 
 def compute_threads() -> int:
-    """OMP_NUM_THREADS where set (Dask sets it to 1 in each worker, whose siblings use the
-    other cores), else one per core."""
+    """OMP_NUM_THREADS where set (each local Dask worker gets its share of the cores there:
+    jobs/scheduler.py), else one per core."""
     value = os.environ.get("OMP_NUM_THREADS", "")
     return max(1, int(value)) if value.isdigit() else max(1, os.cpu_count() or 1)
 
