@@ -21,6 +21,7 @@ must be the scan's.)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import cache
 
@@ -169,11 +170,14 @@ def _fits(red: float, green: float, blue: float) -> bool:
 def linear_in_gamut(lightness: float, a: float, b: float) -> tuple[float, float, float]:
     """Linear sRGB (R, G, B, unclipped but within 0..1 give or take _GAMUT_EPS) of one CIE
     Lab colour. Outside the sRGB gamut its chroma is reduced, L* and hue kept, to the
-    largest that fits, by bisection to 1/1024 of its own chroma (gray always fits)."""
+    largest that fits, by bisection to 1/1024 of its own chroma (gray always fits). Chroma
+    that is not a finite number (a model's failure) comes out as gray."""
     f_y, y, x_step, z_step = _chroma_line(np.float32(lightness), np.float32(a), np.float32(b))
     red, green, blue = _on_chroma_line(f_y, y, x_step, z_step, _ONE)
     if _fits(red, green, blue):
         return red, green, blue
+    if not (math.isfinite(x_step) and math.isfinite(z_step)):
+        return _on_chroma_line(f_y, y, _ZERO, _ZERO, _ZERO)
     low, step = _ZERO, _HALF  # low fits; low + 2 * step (the colour as given) does not
     for _ in range(_GAMUT_BISECTION_STEPS):
         red, green, blue = _on_chroma_line(f_y, y, x_step, z_step, low + step)
@@ -185,8 +189,10 @@ def linear_in_gamut(lightness: float, a: float, b: float) -> tuple[float, float,
 
 @compiled(inline="always")
 def _encoded(linear: float, lut: np.ndarray) -> int:
-    """The encoded level of linear light (clipped to 0..1), read from `lut`."""
-    return lut[int(min(max(linear, _ZERO), _ONE) * np.float32(_ENCODE_STEPS - 1) + _HALF)]
+    """The encoded level of linear light (clipped to 0..1; not a number: 0), read from `lut`."""
+    if linear > _ZERO:  # false for NaN too: never an index outside the table
+        return lut[int(min(linear, _ONE) * np.float32(_ENCODE_STEPS - 1) + _HALF)]
+    return lut[0]
 
 
 @compiled()

@@ -92,3 +92,16 @@ def test_compiled_loops_still_compile_where_nothing_can_be_cached() -> None:
     with pytest.raises(RuntimeError, match="cannot cache"):
         numba.njit(cache=True)(namespace["twice"])
     assert compiled()(namespace["twice"])(21) == 42
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_chroma_that_is_not_a_number_comes_out_gray_instead_of_crashing(dtype: type) -> None:
+    """A model's NaN or infinite a*b* must not reach the encoding table as an index (the
+    compiled loop does not check bounds): the pixel comes out gray at its L*."""
+    l_hw = np.full((1, 5), 50.0, np.float32)
+    ab = np.array([[[np.nan, 0], [0, np.inf], [-np.inf, 5], [np.nan, np.nan], [20, -30]]], np.float32)
+    rgb = lab_to_rgb(l_hw, ab, dtype)
+    gray = lab_to_rgb(l_hw, np.zeros_like(ab), dtype)
+    assert np.array_equal(rgb[:, :4], gray[:, :4]) and np.ptp(gray[0, 0].astype(int)) <= 1  # neutral
+    assert not np.array_equal(rgb[:, 4], gray[:, 4])
+    assert lab_to_rgb(np.array([[np.nan, np.inf, -np.inf]], np.float32), np.zeros((1, 3, 2), np.float32), dtype).shape == (1, 3, 3)
