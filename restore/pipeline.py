@@ -48,9 +48,11 @@ from restore.result_rows import streams_rows, tiff_rows
 from restore.threads import run_threaded
 
 DEFAULT_SATURATION = 1.15
-#: Rows of the full-resolution image processed at a time (upsampling, conversion). Small
-#: enough that a strip's temporaries are reused from the allocator rather than mapped and
-#: faulted in afresh (recombining 24 MP: 1.11 s at 128 rows, 1.16 to 1.26 s at 512).
+#: Rows of the full-resolution image recombined at a time: the unit the threads share out
+#: and the TIFF writers write (a compressed result's strips). Small enough that a strip's
+#: result (3 MB at 6000 px wide, 16-bit) is reused from the allocator rather than mapped and
+#: faulted in afresh (with the NumPy passes before the compiled loop, recombining 24 MP took
+#: 1.11 s at 128 rows and 1.16 to 1.26 s at 512).
 FULL_RES_STRIP_ROWS = 128
 # Guided filter: radius in working-resolution pixels (scaled to full resolution), and its
 # regulariser for a guide in 0..1 (L*/100): regions whose lightness varies less than
