@@ -50,7 +50,7 @@ from restore.threads import run_threaded
 DEFAULT_SATURATION = 1.15
 #: Rows of the full-resolution image recombined at a time: the unit the threads share out
 #: and the TIFF writers write (a compressed result's strips). Small enough that a strip's
-#: result (3 MB at 6000 px wide, 16-bit) is reused from the allocator rather than mapped and
+#: result (4.6 MB at 6000 px wide, 16-bit) is reused from the allocator rather than mapped and
 #: faulted in afresh (with the NumPy passes before the compiled loop, recombining 24 MP took
 #: 1.11 s at 128 rows and 1.16 to 1.26 s at 512).
 FULL_RES_STRIP_ROWS = 128
