@@ -137,8 +137,9 @@ def open_runner(address: str, workers: int) -> Iterator[Runner]:
             except Exception as exc:  # noqa: BLE001
                 raise SchedulerError(f"cannot start a local Dask cluster: {exc}") from exc
             finally:
-                os.environ.clear()
-                os.environ.update(saved)
+                for name in set(os.environ) - set(saved):
+                    del os.environ[name]
+                os.environ.update(saved)  # (not clear() first: the environment is never empty)
             with cluster, Client(cluster) as client:
                 yield DaskRunner(client)
             return
