@@ -434,7 +434,7 @@ def _hint_correction(
     rows = np.clip(np.rint([h.y_px for h in hints]), 0, height - 1).astype(np.int64)
     cols = np.clip(np.rint([h.x_px for h in hints]), 0, width - 1).astype(np.int64)
     l_at = l_full[rows, cols].astype(np.float64)
-    positions = np.stack([(rows + 0.5) * guide_h / height - 0.5, (cols + 0.5) * guide_w / width - 0.5], axis=1)
+    positions = np.stack([grid_position(rows, height, guide_h), grid_position(cols, width, guide_w)], axis=1)
     coef = sample(coefficients, positions)
     produced = saturate(l_at, coef[:, :2] * (l_at / 100.0)[:, None] + coef[:, 2:], saturation)
     targets = np.array([h.ab for h in hints], np.float64)
@@ -499,11 +499,16 @@ def recombine_rows(
     run_threaded(strip, range(0, height, FULL_RES_STRIP_ROWS))
 
 
+def grid_position(pixels: np.ndarray, size: int, grid_size: int) -> np.ndarray:
+    """Where pixels (indices along an axis of `size`) lie on a grid of `grid_size` cells
+    covering the same extent, centres aligned: in grid cells, float64, unclipped."""
+    return (np.asarray(pixels, dtype=np.float64) + 0.5) * (grid_size / size) - 0.5
+
+
 def bilinear_taps(size: int, grid_size: int) -> Taps:
     """Bilinear reading of a grid of `grid_size` cells at each of `size` pixels covering the
-    same extent (centres aligned; edges replicated): per pixel the two grid indices and
+    same extent (`grid_position`; edges replicated): per pixel the two grid indices and
     the second one's weight (indices int64, weights float32)."""
-    position = (np.arange(size, dtype=np.float64) + 0.5) * (grid_size / size) - 0.5
-    position = np.clip(position, 0, grid_size - 1)
+    position = np.clip(grid_position(np.arange(size), size, grid_size), 0, grid_size - 1)
     low = np.floor(position).astype(np.int64)
     return low, np.minimum(low + 1, grid_size - 1), (position - low).astype(np.float32)
