@@ -123,10 +123,10 @@ def _instance_settings(enabled: bool, detector: str, min_score: float, max_insta
 
 def _check_model(name: str) -> None:
     from restore.models.detectors import is_detector
-    from restore.models.registry import ModelError, get_spec
+    from restore.models.registry import ModelError, usable_spec
 
     try:
-        get_spec(name)
+        usable_spec(name)  # its weights too: a model that cannot load is a usage error, not every scan failing
     except ModelError as exc:
         if is_detector(name):
             _fail(f"{name!r} is a detector, not a colorization model: use it with --instances --detector {name}")
@@ -145,9 +145,28 @@ def _check_detector(name: str) -> None:
         _fail(f"--detector: {exc}")
 
 
+def _show(text: object) -> str:
+    """User-controlled text (a path, a reason naming one, a note) for a rich console line: one
+    line of valid UTF-8 (see restore.names.printable) in which "[" is not markup."""
+    from rich.markup import escape
+
+    from restore.names import printable
+
+    return escape(printable(str(text)))
+
+
+def _cell(text: object):  # noqa: ANN202 - a rich Text
+    """User-controlled text for a table cell: shown as it is, never read as markup."""
+    from rich.text import Text
+
+    from restore.names import printable
+
+    return Text(printable(str(text)))
+
+
 def _print_warnings(warnings: list[str]) -> None:
     for warning in warnings:
-        _stderr().print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        _stderr().print(f"[yellow]warning:[/] {_show(warning)}", highlight=False, soft_wrap=True)
 
 
 def _progress(label: str):  # noqa: ANN202
@@ -162,9 +181,9 @@ def _print_failures(failed: list[dict[str, str]], skipped: list[dict[str, str]] 
 
     console = _stderr()
     for reason, count in Counter(item["reason"] for item in skipped).items():
-        console.print(f"skipped {count}: {reason}", highlight=False, soft_wrap=True)
+        console.print(f"skipped {count}: {_show(reason)}", highlight=False, soft_wrap=True)
     for item in failed:
-        console.print(f"[red]failed:[/] {item['path']}: {item['reason']}", highlight=False, soft_wrap=True)
+        console.print(f"[red]failed:[/] {_show(item['path'])}: {_show(item['reason'])}", highlight=False, soft_wrap=True)
 
 
 def _stderr():  # noqa: ANN202 - rich is imported lazily
@@ -174,12 +193,17 @@ def _stderr():  # noqa: ANN202 - rich is imported lazily
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    _stderr().print(f"[bold red]photochrom: error:[/] {message}", highlight=False, soft_wrap=True)
+    _stderr().print(f"[bold red]photochrom: error:[/] {_show(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def _print_json(document: object) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    # Valid UTF-8 whatever the file names: bytes that are not UTF-8 are written as the text
+    # \xNN, as in the other output (JSON's own \udcNN escapes would be lone surrogates,
+    # which many parsers refuse).
+    from restore.names import valid_document
+
+    sys.stdout.write(json.dumps(valid_document(document), indent=2, ensure_ascii=False) + "\n")
 
 
 def _print_table(table: object) -> None:
@@ -214,15 +238,19 @@ def ingest(
 
     from catalog.ingest import IngestSettings
     from catalog.ingest import ingest as run_ingest
-    from restore.files import SourceError
+    from restore.files import SourceError, check_sources
 
     settings = IngestSettings(max_pixels=max_pixels, verify=verify, workers=workers)
+    try:
+        check_sources(sources)  # before the catalog is opened: a usage error leaves no file behind
+    except SourceError as exc:
+        _fail(str(exc))
     columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("{task.description}"))
     with _open(db, create=True) as catalog, Progress(*columns, console=_stderr(), transient=True) as bar:
         task = bar.add_task("", total=None)
 
         def progress(done: int, total: int, path: Path) -> None:
-            bar.update(task, completed=done, total=total, description=path.name)
+            bar.update(task, completed=done, total=total, description=_show(path.name))
 
         try:
             summary = run_ingest(catalog, sources, settings, progress)
@@ -236,12 +264,12 @@ def ingest(
         console = _stderr()
         console.print(
             f"{summary.added} added, {summary.known} already known, {summary.new_locations} new locations, "
-            f"{len(summary.failed)} failed, {summary.skipped} non-image files skipped  ->  {db}",
+            f"{len(summary.failed)} failed, {summary.skipped} non-image files skipped  ->  {_show(db)}",
             highlight=False,
             soft_wrap=True,
         )
         for note in summary.notes:
-            console.print(f"note: {note.path}: {note.reason}", highlight=False, soft_wrap=True)
+            console.print(f"note: {_show(note.path)}: {_show(note.reason)}", highlight=False, soft_wrap=True)
         _print_failures(report["failed"])  # type: ignore[arg-type]
     raise typer.Exit(summary.exit_code)
 
@@ -272,7 +300,7 @@ def scans_list(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
         depth = f"{row['bit_depth']}-bit" if row["bit_depth"] else "-"
         table.add_row(
             str(row["id"]), str(row["sha256"])[:12], str(row["status"]), str(row["format"] or "-"), size, depth,
-            str(row["colour_mode"] or "-"), str(row["tone"] or "-"), str(row["path"]),
+            str(row["colour_mode"] or "-"), str(row["tone"] or "-"), _cell(row["path"]),
         )
     _print_table(table)
 
@@ -300,17 +328,25 @@ def scans_show(
     console = Console(soft_wrap=True, highlight=False)
     for key, value in detail.items():
         if key not in ("locations", "events", "results"):
-            console.print(f"[bold]{key:>17}[/]  {value}")
+            console.print(f"[bold]{key:>17}[/]  {_show(value)}")
     console.print("[bold]        locations[/]")
     for loc in detail["locations"]:  # type: ignore[attr-defined]
         superseded = f"  (superseded {loc['superseded_at']})" if loc["superseded_at"] else ""
-        console.print(f"  {loc['path']}  first seen {loc['first_seen']}{superseded}")
+        console.print(f"  {_show(loc['path'])}  first seen {loc['first_seen']}{superseded}")
     console.print("[bold]          history[/]")
     for event in detail["events"]:  # type: ignore[attr-defined]
-        console.print(f"  {event['at']}  {event['kind']:<18} {event['outcome']:<7} {event['detail']}")
+        console.print(f"  {event['at']}  {event['kind']:<18} {event['outcome']:<7} {_show(event['detail'])}")
+    console.print("[bold]          results[/]")
+    for result in detail["results"]:  # type: ignore[attr-defined]
+        current = "  (current)" if result["current"] else ""
+        console.print(
+            f"  job {result['job_id']} task {result['task_id']}  {_show(result['model'])}  {result['finished_at']}  "
+            f"{_show(result['path'])}  sha256 {result['sha256']}{current}"
+        )
 
 
 def _run_job_with_progress(catalog, job_id: int, scheduler: str, workers: int, as_json: bool) -> None:  # noqa: ANN001
+    from jobs.lease import JobBusy
     from jobs.run import run_job
     from jobs.scheduler import SchedulerError
 
@@ -324,7 +360,7 @@ def _run_job_with_progress(catalog, job_id: int, scheduler: str, workers: int, a
 
         try:
             summary = run_job(catalog, job_id, scheduler=scheduler, workers=workers, progress=progress)
-        except SchedulerError as exc:
+        except (SchedulerError, JobBusy) as exc:
             bar.stop()
             _fail(str(exc))
         except KeyboardInterrupt:
@@ -338,12 +374,12 @@ def _run_job_with_progress(catalog, job_id: int, scheduler: str, workers: int, a
         shown = f", {summary.instances} instances colorized on their own" if summary.instances else ""
         _stderr().print(
             f"job {summary.job_id}: {summary.done} done ({summary.adopted} kept from an interrupted run){shown}, "
-            f"{len(summary.skipped)} skipped, {len(summary.failed)} failed  ->  {summary.out_dir}",
+            f"{len(summary.skipped)} skipped, {len(summary.failed)} failed  ->  {_show(summary.out_dir)}",
             highlight=False,
             soft_wrap=True,
         )
         for note in summary.notes:
-            _stderr().print(f"note: {note['path']}: {note['note']}", highlight=False, soft_wrap=True)
+            _stderr().print(f"note: {_show(note['path'])}: {_show(note['note'])}", highlight=False, soft_wrap=True)
         _print_failures(summary.failed, summary.skipped)
     raise typer.Exit(summary.exit_code)
 
@@ -419,7 +455,7 @@ def colorize(
         task = bar.add_task("", total=None)
         try:
             summary = colorize_files(
-                inputs, out, settings, lambda done, total, path: bar.update(task, completed=done, total=total, description=path.name),
+                inputs, out, settings, lambda done, total, path: bar.update(task, completed=done, total=total, description=_show(path.name)),
                 hints=hints,
             )
         except SourceError as exc:
@@ -432,7 +468,7 @@ def colorize(
         _print_warnings(summary.warnings)
         with_instances = [w["instances"] for w in summary.written if "instances" in w]  # the pass ran
         shown = f", {sum(map(len, with_instances))} instances colorized on their own" if with_instances else ""  # type: ignore[arg-type]
-        _stderr().print(f"{len(summary.written)} written{shown}, {len(summary.skipped)} skipped, {len(summary.failed)} failed  ->  {out}", highlight=False, soft_wrap=True)
+        _stderr().print(f"{len(summary.written)} written{shown}, {len(summary.skipped)} skipped, {len(summary.failed)} failed  ->  {_show(out)}", highlight=False, soft_wrap=True)
         _print_failures(report["failed"], report["skipped"])  # type: ignore[arg-type]
     raise typer.Exit(summary.exit_code)
 
@@ -459,7 +495,7 @@ def jobs_list(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
     table = Table("id", "status", "created", "model", "tasks", "out", box=None)
     for row in rows:
         counts = ", ".join(f"{n} {status}" for status, n in row["tasks"].items())  # type: ignore[attr-defined]
-        table.add_row(str(row["id"]), str(row["status"]), str(row["created_at"]), str(row["model"]), counts, str(row["out_dir"]))
+        table.add_row(str(row["id"]), str(row["status"]), str(row["created_at"]), _cell(row["model"]), counts, _cell(row["out_dir"]))
     _print_table(table)
 
 
@@ -479,13 +515,17 @@ def jobs_show(job_id: Annotated[int, typer.Argument(metavar="ID")], db: DbOption
         return
     from rich.console import Console
 
+    from restore.names import valid_document
+
     console = Console(soft_wrap=True, highlight=False)
-    console.print(f"job {detail['id']} ({detail['status']}), created {detail['created_at']}, output {detail['out_dir']}")
-    console.print(f"settings: {json.dumps(detail['settings'])}")
+    console.print(f"job {detail['id']} ({detail['status']}), created {detail['created_at']}, output {_show(detail['out_dir'])}")
+    console.print(f"settings: {_show(json.dumps(valid_document(detail['settings']), ensure_ascii=False))}")
     for task in detail["tasks"]:  # type: ignore[attr-defined]
-        console.print(f"  task {task['id']:>5}  {task['status']:<8} {task['source']}  ->  {task['output']}  {task['reason'] or ''}")
+        console.print(
+            f"  task {task['id']:>5}  {task['status']:<8} {_show(task['source'])}  ->  {_show(task['output'])}  {_show(task['reason'] or '')}"
+        )
     for event in detail["events"]:  # type: ignore[attr-defined]
-        console.print(f"  {event['at']}  {event['kind']:<9} {event['detail']}")
+        console.print(f"  {event['at']}  {event['kind']:<9} {_show(event['detail'])}")
 
 
 @jobs_app.command("resume")
@@ -521,7 +561,9 @@ def hints_validate(
     for path in paths:
         if not path.exists():
             _fail(f"{path}: no such file or folder")
-        files.extend(sorted(path.rglob("*.json")) if path.is_dir() else [path])
+        # A folder named *.json is walked into, not validated; any other non-regular file
+        # (a FIFO, a socket) is listed and refused by load_hint_file, unopened.
+        files.extend(sorted(p for p in path.rglob("*.json") if not p.is_dir()) if path.is_dir() else [path])
     scans = _catalog_sizes(db)
     results = []
     for path in files:
@@ -539,9 +581,9 @@ def hints_validate(
         for result in results:
             if result["ok"]:
                 scope = "points checked against the scan" if result["checked_against_scan"] else "schema only (scan not in the catalog)"
-                _stderr().print(f"ok: {result['path']}: {result['points']} points, {scope}", highlight=False, soft_wrap=True)
+                _stderr().print(f"ok: {_show(result['path'])}: {result['points']} points, {scope}", highlight=False, soft_wrap=True)
             else:
-                _stderr().print(f"[red]invalid:[/] {result['error']}", highlight=False, soft_wrap=True)
+                _stderr().print(f"[red]invalid:[/] {_show(result['error'])}", highlight=False, soft_wrap=True)
     raise typer.Exit(1 if any(not r["ok"] for r in results) else 0)
 
 
@@ -599,7 +641,7 @@ def hints_template(
         sys.stdout.write(text)
     else:
         out.write_text(text)
-        _stderr().print(f"wrote {out}")
+        _stderr().print(f"wrote {_show(out)}", highlight=False, soft_wrap=True)
 
 
 @hints_app.command("edit")
@@ -634,7 +676,7 @@ def hints_edit(
         server = make_server(scan, hints, on_save, model)
     except (ScanError, HintError) as exc:
         _fail(str(exc))
-    _stderr().print(f"editing hints for {scan} at {server.url}\n(Ctrl-C to stop)", highlight=False, soft_wrap=True)
+    _stderr().print(f"editing hints for {_show(scan)} at {server.url}\n(Ctrl-C to stop)", highlight=False, soft_wrap=True)
     if not no_browser:
         import webbrowser
 
@@ -721,7 +763,7 @@ def models_import(
     if as_json:
         _print_json(record | {"path": str(models_dir() / f"{name}.pt")})
     else:
-        _stderr().print(f"imported {name}: {record['tensors']} tensors, SHA-256 {record['sha256']}, in {models_dir()}")
+        _stderr().print(f"imported {name}: {record['tensors']} tensors, SHA-256 {record['sha256']}, in {_show(models_dir())}")
 
 
 @models_app.command("info")
@@ -777,7 +819,7 @@ def export(
     else:
         _stderr().print(
             f"{summary.scans} scans, {summary.results} results; {summary.written} images made, "
-            f"{summary.unchanged} unchanged; open {Path(summary.site) / 'index.html'}",
+            f"{summary.unchanged} unchanged; open {_show(Path(summary.site) / 'index.html')}",
             highlight=False, soft_wrap=True,
         )
     raise typer.Exit(summary.exit_code)
@@ -819,7 +861,7 @@ def train(
     if as_json:
         _print_json(result)
     else:
-        console.print(f"weights: {result['weights']}")
+        console.print(f"weights: {_show(result['weights'])}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -856,9 +898,9 @@ def evaluate(
             task = bar.add_task("", total=None)
 
             def progress(done: int, total: int, photo: str) -> None:
-                bar.update(task, completed=done, total=total, description=photo)
+                bar.update(task, completed=done, total=total, description=_show(photo))
                 if not bar.console.is_terminal:  # a log file gets a line per photo instead of a bar
-                    bar.console.print(f"{done}/{total} {photo}", highlight=False)
+                    bar.console.print(f"{done}/{total} {_show(photo)}", highlight=False)
 
             report = run_evaluation(settings, progress)
     except EvaluateError as exc:

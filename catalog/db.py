@@ -180,6 +180,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         "the detections (boxes, scores, labels, masks) of results made with instance-aware colorization",
         ("ALTER TABLE tasks ADD COLUMN instances TEXT",),
     ),
+    Migration(
+        6,
+        "job leases (who runs a job, until when) and output claims (one task per output path)",
+        (
+            "ALTER TABLE jobs ADD COLUMN lease_owner TEXT",
+            "ALTER TABLE jobs ADD COLUMN lease_expires DATETIME",
+            """CREATE TABLE output_claims (
+                path TEXT NOT NULL PRIMARY KEY,
+                task_id INTEGER NOT NULL REFERENCES tasks (id),
+                claimed_at DATETIME NOT NULL
+            )""",
+            # Existing tasks keep the paths they hold: the earliest task of a path wins.
+            """INSERT OR IGNORE INTO output_claims (path, task_id, claimed_at)
+               SELECT output_path, id, COALESCE(started_at, finished_at, CURRENT_TIMESTAMP) FROM tasks
+               WHERE output_path != '' AND status IN ('pending', 'running', 'done') ORDER BY id""",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -254,6 +271,8 @@ def open_catalog(path: Path | str, *, create: bool = True, journal: str = "auto"
         if not create:
             raise CatalogError(f"{path}: no catalog here (run `photochrom ingest` first, or pass --db)")
         path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        _check_header(path)
     engine = _make_engine(path)
     try:
         journal_mode = _set_journal_mode(engine, choose_journal_mode(path, journal))
@@ -265,6 +284,40 @@ def open_catalog(path: Path | str, *, create: bool = True, journal: str = "auto"
         engine.dispose()
         raise
     return Catalog(path, engine, journal_mode)
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a file that is not ours from its header alone, before SQLite opens it: opening
+    sets the journal mode, and switching to WAL rewrites the header of someone else's file.
+
+    The header (https://sqlite.org/fileformat.html) holds the schema cookie at offset 40
+    (0 until a table is first made), user_version at 60 and application_id at 68, big-endian.
+    In WAL mode the file's header can be older than the database (its newest page 1 may still
+    be in the -wal file), but never the other way round: an identity seen here is real, and
+    a file that looks new is checked again in `_migrate`, under SQLite's lock.
+    """
+    try:
+        with open(path, "rb") as stream:
+            header = stream.read(100)
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read the catalog ({exc.strerror or exc})") from exc
+    if not header:
+        return  # an empty file is an empty database: it becomes a new catalog
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise CatalogError(f"{path}: not a usable SQLite catalog (file is not a database)")
+    schema_cookie = int.from_bytes(header[40:44], "big")
+    version = int.from_bytes(header[60:64], "big")
+    app_id = int.from_bytes(header[68:72], "big")
+    if app_id != APPLICATION_ID and (app_id or version or schema_cookie):
+        raise CatalogError(f"{path}: not a photochrom catalog (another application's SQLite file)")
+    if app_id == APPLICATION_ID and version > SCHEMA_VERSION:
+        raise CatalogError(
+            f"{path}: catalog schema version {version} is newer than this photochrom "
+            f"supports ({SCHEMA_VERSION}); upgrade photochrom to use it"
+        )
 
 
 def _make_engine(path: Path) -> Engine:

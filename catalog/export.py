@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from html import unescape
@@ -22,6 +23,7 @@ from catalog.export_images import derive, display_size
 from catalog.export_site import copy_assets, index_page, scan_page
 from catalog.models import Job, JobEvent, Scan, Task, TaskStatus
 from restore.files import file_sha256
+from restore.names import valid_document
 from restore.output import PHOTOCHROM_XMP_NS, write_atomically
 
 AI_LABEL = "AI-colorized"
@@ -66,7 +68,7 @@ class ExportSummary:
     scans: int = 0
     results: int = 0
     written: int = 0  # derivatives (re)made
-    unchanged: int = 0  # derivatives whose source SHA-256 had not changed
+    unchanged: int = 0  # derivatives whose source was still there with the same SHA-256
     failed: list[dict[str, str]] = field(default_factory=list)
     bag: bool = False
 
@@ -196,31 +198,57 @@ def _selected(tasks: list[Task], mode: str, job_id: int | None) -> list[Task]:
 # --- derivatives, redone only when their source's SHA-256 changed -----------------------
 
 
-def _fresh(state: dict, site: Path, key: str, source_sha256: str, zoom_over: int) -> dict | None:
-    entry = state["derived"].get(key)
+def _check_source(path: Path | None, expected_sha256: str | None, entry: dict | None) -> tuple[str | None, str, dict[str, int]]:
+    """Whether a derivative's source file is still the one the catalog knows: (problem, its
+    SHA-256, its size and modification time as the state file records them). `problem` is
+    "missing", "changed" (its SHA-256 is not `expected_sha256`, the catalog's) or None.
+
+    The file is hashed only when its size or modification time differ from those recorded
+    with `entry` at the last export: an untouched archive is not read again, and a file
+    deleted or rewritten since is noticed, not trusted to the recorded SHA-256."""
+    try:
+        info = path.stat() if path is not None else None
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode):
+        return "missing", "", {}
+    signature = {"source_size": info.st_size, "source_mtime_ns": info.st_mtime_ns}
+    unchanged = entry is not None and all(entry.get(k) == v for k, v in signature.items())
+    digest = entry["source_sha256"] if unchanged else file_sha256(path)  # type: ignore[index]
+    if expected_sha256 and digest != expected_sha256:
+        return "changed", digest, signature
+    return None, digest, signature
+
+
+def _fresh(entry: dict | None, site: Path, source_sha256: str, zoom_over: int) -> bool:
+    """Whether the derivatives recorded in `entry` are of this source and all still there."""
     if not entry or entry["source_sha256"] != source_sha256 or entry.get("zoom_over_px") != zoom_over:
-        return None
+        return False
     files = [entry["derived"]["image"], entry["derived"]["thumbnail"]] + ([entry["derived"]["dzi"]] if entry["derived"]["dzi"] else [])
-    return entry if all((site / f).is_file() for f in files) else None
+    return all((site / f).is_file() for f in files)
 
 
 def _derive_original(scan: Scan, record: dict, site: Path, state: dict, summary: ExportSummary, zoom_over: int) -> dict | None:
     key = f"images/{scan.id}/original"
-    entry = _fresh(state, site, key, scan.sha256, zoom_over)
-    if entry is None:
-        if not record["source_exists"]:
-            summary.failed.append({"path": record["source_path"], "reason": f"scan {scan.id}: original file missing; no image exported"})
-            return None
+    source = Path(record["source_path"]) if record["source_path"] else None
+    entry = state["derived"].get(key)
+    problem, digest, signature = _check_source(source, scan.sha256, entry)
+    if problem is not None:
+        what = "original file missing" if problem == "missing" else "original file changed since ingest"
+        summary.failed.append({"path": record["source_path"], "reason": f"scan {scan.id}: {what}; no image exported"})
+        return None
+    if _fresh(entry, site, digest, zoom_over):
+        entry.update(signature)  # type: ignore[union-attr]
+        summary.unchanged += 1
+    else:
         try:
-            derived = derive(Path(record["source_path"]), site, key, zoom_over_px=zoom_over)
+            derived = derive(source, site, key, zoom_over_px=zoom_over)  # type: ignore[arg-type]
         except Exception as exc:  # any decoder error is this one scan's failure
             summary.failed.append({"path": record["source_path"], "reason": f"scan {scan.id}: {exc}"})
             return None
-        entry = {"source_sha256": scan.sha256, "zoom_over_px": zoom_over, "derived": asdict(derived)}
+        entry = {"source_sha256": digest, "zoom_over_px": zoom_over, "derived": asdict(derived), **signature}
         state["derived"][key] = entry
         summary.written += 1
-    else:
-        summary.unchanged += 1
     return dict(entry["derived"])
 
 
@@ -229,26 +257,25 @@ def _derive_result(
 ) -> dict | None:
     key = f"images/{scan.id}/result-{task.id}"
     path = Path(task.output_path)
-    entry = _fresh(state, site, key, task.output_sha256 or "", zoom_over)
-    if entry is None:
-        if not path.is_file():
-            summary.failed.append({"path": str(path), "reason": f"scan {scan.id}, job {task.job_id}: result file missing; skipped"})
-            return None
-        data_sha = file_sha256(path)
-        if task.output_sha256 and data_sha != task.output_sha256:
-            summary.failed.append({"path": str(path), "reason": f"scan {scan.id}, job {task.job_id}: result file changed since restore; skipped"})
-            return None
+    entry = state["derived"].get(key)
+    problem, digest, signature = _check_source(path, task.output_sha256, entry)
+    if problem is not None:
+        what = "result file missing" if problem == "missing" else "result file changed since restore"
+        summary.failed.append({"path": str(path), "reason": f"scan {scan.id}, job {task.job_id}: {what}; skipped"})
+        return None
+    if _fresh(entry, site, digest, zoom_over):
+        entry.update(signature)  # type: ignore[union-attr]
+        summary.unchanged += 1
+    else:
         size = (original["width"], original["height"]) if original else display_size(scan.width or 1, scan.height or 1)
         try:
             derived = derive(path, site, key, size=size, zoom_over_px=zoom_over)
         except Exception as exc:  # a corrupt result fails alone
             summary.failed.append({"path": str(path), "reason": f"scan {scan.id}, job {task.job_id}: {exc}"})
             return None
-        entry = {"source_sha256": data_sha, "zoom_over_px": zoom_over, "derived": asdict(derived), "xmp": read_provenance(path)}
+        entry = {"source_sha256": digest, "zoom_over_px": zoom_over, "derived": asdict(derived), "xmp": read_provenance(path), **signature}
         state["derived"][key] = entry
         summary.written += 1
-    else:
-        summary.unchanged += 1
     settings = json.loads(task.job.settings).get("restore", {})
     xmp = entry.get("xmp", {})
     return {
@@ -307,7 +334,9 @@ def _rows(record: dict) -> list[dict[str, object]]:
 
 
 def _write_text_files(site: Path, records: list[dict], rows: list[dict], base_url: str) -> int:
-    """Write every catalog, page and manifest file whose bytes changed; return how many."""
+    """Write every catalog, page and manifest file whose bytes changed; return how many.
+    A file name's bytes that are not UTF-8 are written as `\\xNN` (restore.names)."""
+    records, rows = valid_document(records), valid_document(rows)  # type: ignore[assignment]
     files: dict[str, str] = {}
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")

@@ -9,8 +9,15 @@ from html import escape
 from importlib.resources import files
 from pathlib import Path
 
+from restore.names import valid_document
+
 AI_LABEL = "AI-colorized"
 ASSETS = files("catalog") / "export_assets"
+
+# In a <script> element, "</script" ends it and "<!--" or "<script" change how the rest is
+# read (HTML's script data states), whatever the JSON means; U+2028 and U+2029 end a line
+# in older JavaScript. JSON can escape each, and "<", ">" and "&" only occur in its strings.
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 def copy_assets(site: Path) -> int:
@@ -34,6 +41,11 @@ def copy_assets(site: Path) -> int:
     return written
 
 
+def _script_json(value: object) -> str:
+    """`value` as JSON that can sit inside a <script> element whatever its strings hold."""
+    return json.dumps(value, ensure_ascii=False).translate(_SCRIPT_SAFE)
+
+
 def _page(title: str, body: str, root: str, scripts: tuple[str, ...] = ()) -> str:
     tags = "".join(f'<script src="{root}assets/{s}"></script>\n' for s in scripts)
     return (
@@ -45,6 +57,8 @@ def _page(title: str, body: str, root: str, scripts: tuple[str, ...] = ()) -> st
 
 
 def index_page(records: list[dict]) -> str:
+    # Names that are not UTF-8 become \\xNN text: the page must be valid UTF-8.
+    records = valid_document(records)  # type: ignore[assignment]
     items = []
     for r in records:
         current = next((x for x in r["results"] if x["current"]), None)
@@ -54,7 +68,7 @@ def index_page(records: list[dict]) -> str:
             "date": (r["ingested_at"] or "")[:10], "notes": r["notes"], "page": r["page"], "thumbnail": thumb,
             "colorized": current is not None,
         })
-    data = json.dumps(items, ensure_ascii=False).replace("</", "<\\/")
+    data = _script_json(items)
     body = f"""<h1>photochrom catalog</h1>
 <p class="muted">{len(records)} scans. Images marked <span class="badge">{AI_LABEL}</span> were colorized by a
 trained model: their colours are a machine's guess, not a record of the original scene.</p>
@@ -77,6 +91,7 @@ def _row(label: str, value: object, code: bool = False) -> str:
 
 
 def scan_page(record: dict) -> str:
+    record = valid_document(record)  # type: ignore[assignment]
     root = "../"
     original, results = record["original"], record["results"]
     current = next((r for r in results if r["current"]), None)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from catalog.db import Catalog
 from catalog.models import Event, EventKind, IngestRun, Location, Outcome, Scan, ScanStatus, utcnow
 from restore.files import Candidate, Failure, SourceError, find_scan_files
-from restore.scans import DEFAULT_MAX_PIXELS, ScanError, ScanInfo, probe
+from restore.scans import DEFAULT_MAX_PIXELS, NotRegularFile, ScanError, ScanInfo, open_regular, probe
 
 # Commit at least this often, so a crash loses little and other writers get a turn.
 _BATCH_FILES = 64
@@ -82,22 +82,26 @@ class IngestSummary:
 
 
 def examine(candidate: Candidate, settings: IngestSettings) -> Examined:
-    """Hash and probe one file. Never raises for a bad file: the reason is in `error`."""
+    """Hash and probe one file. Never raises for a bad file: the reason is in `error`.
+
+    Any name is fine (the catalog stores names that are not UTF-8 as their bytes); a FIFO,
+    socket or device is refused without being read.
+    """
     path = candidate.path
     try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:
-        return Examined(candidate, error="file name is not valid UTF-8; rename it to ingest it")
-    try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             size = os.fstat(f.fileno()).st_size
             digest = hashlib.file_digest(f, "sha256").hexdigest()
+    except NotRegularFile as exc:
+        return Examined(candidate, error=exc.strerror)
     except OSError as exc:
         return Examined(candidate, error=f"unreadable: {exc.strerror or exc}")
     try:
         info = probe(path, max_pixels=settings.max_pixels, verify=settings.verify)
     except ScanError as exc:
         return Examined(candidate, digest, size, error=exc.reason)
+    except NotRegularFile as exc:  # replaced since it was hashed
+        return Examined(candidate, digest, size, error=exc.strerror)
     except OSError as exc:
         return Examined(candidate, digest, size, error=f"unreadable: {exc.strerror or exc}")
     return Examined(candidate, digest, size, info)

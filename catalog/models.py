@@ -7,6 +7,7 @@ The schema these declare is built by the ordered migrations in `catalog.db`, nev
 from __future__ import annotations
 
 import enum
+import os
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, Float, ForeignKey, Index, String, Text, TypeDecorator, UniqueConstraint
@@ -32,6 +33,29 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
         return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class PathText(TypeDecorator[str]):
+    """Text that holds file names, which POSIX lets be any bytes: Python gives a name that is
+    not UTF-8 as a str with lone surrogates (os.fsdecode), which SQLite cannot bind as TEXT.
+    Such a value is stored as its bytes (a BLOB, which SQLite keeps as it is in a TEXT
+    column) and read back with os.fsdecode; valid UTF-8 stays TEXT, as in older catalogs.
+    The same str always binds the same way, so equality and uniqueness still hold."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: object) -> str | bytes | None:
+        if value is None:
+            return None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return os.fsencode(value)
+        return value
+
+    def process_result_value(self, value: str | bytes | None, dialect: object) -> str | None:
+        return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
 class ScanStatus(enum.StrEnum):
@@ -102,8 +126,8 @@ class Location(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"))
-    root: Mapped[str] = mapped_column(Text)  # absolute, resolved ingest folder
-    relpath: Mapped[str] = mapped_column(Text)  # POSIX path relative to root
+    root: Mapped[str] = mapped_column(PathText)  # absolute, resolved ingest folder
+    relpath: Mapped[str] = mapped_column(PathText)  # POSIX path relative to root
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
     # Set when different bytes were later found at this path; the record stays.
@@ -124,7 +148,7 @@ class IngestRun(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
-    sources: Mapped[str] = mapped_column(Text)  # JSON list of paths as given
+    sources: Mapped[str] = mapped_column(PathText)  # JSON list of paths as given
     settings: Mapped[str] = mapped_column(Text)  # JSON of IngestSettings
     added: Mapped[int] = mapped_column(default=0)
     known: Mapped[int] = mapped_column(default=0)
@@ -144,8 +168,8 @@ class Event(Base):
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(24))
     outcome: Mapped[str] = mapped_column(String(8))
-    path: Mapped[str | None] = mapped_column(Text)
-    detail: Mapped[str] = mapped_column(Text, default="")
+    path: Mapped[str | None] = mapped_column(PathText)
+    detail: Mapped[str] = mapped_column(PathText, default="")  # reasons name files
 
     scan: Mapped[Scan | None] = relationship(back_populates="events")
 
@@ -173,8 +197,12 @@ class Job(Base):
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16))
-    out_dir: Mapped[str] = mapped_column(Text)
+    out_dir: Mapped[str] = mapped_column(PathText)
     settings: Mapped[str] = mapped_column(Text)  # JSON of the job's frozen settings
+    # Who is running the job now (jobs/lease.py): JSON of host, pid and process start time,
+    # and until when the lease holds without a heartbeat. NULL: nobody.
+    lease_owner: Mapped[str | None] = mapped_column(Text)
+    lease_expires: Mapped[datetime | None]
 
     tasks: Mapped[list[Task]] = relationship(back_populates="job", order_by="Task.id")
     events: Mapped[list[JobEvent]] = relationship(back_populates="job", order_by="JobEvent.id")
@@ -192,18 +220,18 @@ class Task(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
     scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"))
-    source_path: Mapped[str] = mapped_column(Text)
-    output_path: Mapped[str] = mapped_column(Text)
+    source_path: Mapped[str] = mapped_column(PathText)
+    output_path: Mapped[str] = mapped_column(PathText)
     # SHA-256 of everything that decides the result's pixels (settings, model, weights, hints).
     result_key: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(default=0)
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(PathText)  # names files
     output_sha256: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     seconds: Mapped[str | None] = mapped_column(Text)  # JSON: seconds per pipeline stage
-    hints_path: Mapped[str | None] = mapped_column(Text)
+    hints_path: Mapped[str | None] = mapped_column(PathText)
     hints_sha256: Mapped[str | None] = mapped_column(String(64))
     # JSON, with instance-aware colorization: detector, its weights' SHA-256, detection size,
     # and each instance's label, score, box (scan px) and mask (COCO RLE): restore/detections.py.
@@ -224,7 +252,7 @@ class JobEvent(Base):
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(24))
-    detail: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(PathText, default="")  # names files
 
     job: Mapped[Job] = relationship(back_populates="events")
 
@@ -238,7 +266,20 @@ class HintFileRecord(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64))
     scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"))
-    path: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(PathText)
     points: Mapped[int]
     first_used_at: Mapped[datetime]
     last_used_at: Mapped[datetime]
+
+
+class OutputClaim(Base):
+    """An output path and the one task allowed to publish it: claimed when the task is
+    created, released if the task fails or is skipped, kept with its result when done."""
+
+    __tablename__ = "output_claims"
+
+    path: Mapped[str] = mapped_column(PathText, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"))
+    claimed_at: Mapped[datetime]
+
+    task: Mapped[Task] = relationship()

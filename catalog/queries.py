@@ -58,17 +58,20 @@ def show_scan(catalog: Catalog, ident: str) -> dict[str, object]:
 
 
 def _results(session: Session, scan: Scan) -> list[dict[str, object]]:
-    """Every result restored from this scan, oldest first: the history curators re-run into."""
+    """Every result restored from this scan, oldest first: the history curators re-run into.
+    The newest is `current` (the one an export shows)."""
     tasks = session.scalars(
         select(Task).where(Task.scan_id == scan.id, Task.status == TaskStatus.DONE).order_by(Task.id)
-    )
+    ).all()
     return [
         {
             "job_id": task.job_id,
             "task_id": task.id,
+            "model": json.loads(task.job.settings)["restore"]["model"],
             "path": task.output_path,
             "sha256": task.output_sha256,
             "finished_at": _iso(task.finished_at),
+            "current": task is tasks[-1],
             "settings": json.loads(task.job.settings)["restore"],
             "instances": len(json.loads(task.instances)["instances"]) if task.instances else None,
         }

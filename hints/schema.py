@@ -1,10 +1,15 @@
 """Curator hint files, `photochrom.hints/1` (see CONTRACTS.md): parsing and validation.
 
 Validation has two stages. `load_hint_file` checks the document against the JSON Schema
-below (jsonschema): keys, types, colours. `resolve` checks it against the scan it is
-used with (the right scan, every point inside the image) and gives each point in the
-scan's own upright pixel grid with its chroma. Every error names the file, the point's
-index where there is one, and the reason, on one line.
+below (jsonschema): keys, types, colours, ranges. `resolve` checks it against the scan it
+is used with (the right scan, every point inside the image, no radius larger than the
+image) and gives each point in the scan's own upright pixel grid with its chroma. Every
+error names the file, the point's index where there is one, and the reason, on one line.
+
+Hint files come from outside (a curator, a script, a web page through the editor): they are
+read and decoded within limits (hints/untrusted.py: regular files only, size, nesting, finite
+numbers), and the schema caps the points and every number's range. Whatever the bytes, the
+outcome is a HintFile whose every number is finite and in range, or a HintError.
 
 Coordinates: `space: "pixels"` (default): x = column, y = row of the upright scan, origin
 top-left, 0 <= x < width. `space: "normalized"`: x, y in [0, 1], mapped to
@@ -13,19 +18,30 @@ x * (width - 1), y * (height - 1), so (0, 0) and (1, 1) are the corner pixels.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from jsonschema import Draft202012Validator
 
+from hints.untrusted import HintError, decode_json, read_regular_file, short
+
 SCHEMA_ID = "photochrom.hints/1"
 #: Default radius (pixels) as a fraction of the scan's long side, at least 2 pixels.
 DEFAULT_RADIUS_FRACTION = 0.004
+#: Most points in one file. Holding hints solves a dense points x points system
+#: (restore/hold.py): 1000 points take 8 MB and about a second, 4000 took 30 s, and 200,000
+#: would need 298 GiB. Size, nesting and numbers are limited in hints/untrusted.py.
+MAX_POINTS = 1000
+#: Largest pixel coordinate or radius: above any image side a TIFF (2^32 - 1) can have.
+MAX_PIXELS = 2**32
 
-_NUMBER = {"type": "number"}
+_COORDINATE = {"type": "number", "minimum": 0, "maximum": MAX_PIXELS}
 JSON_SCHEMA: dict[str, object] = {
     "type": "object",
     "required": ["schema", "points"],
@@ -38,7 +54,7 @@ JSON_SCHEMA: dict[str, object] = {
             "properties": {"sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}, "path": {"type": "string"}},
         },
         "space": {"enum": ["pixels", "normalized"]},
-        "points": {"type": "array", "items": {"$ref": "#/$defs/point"}},
+        "points": {"type": "array", "maxItems": MAX_POINTS, "items": {"$ref": "#/$defs/point"}},
     },
     "$defs": {
         "point": {
@@ -46,10 +62,10 @@ JSON_SCHEMA: dict[str, object] = {
             "required": ["x", "y", "color"],
             "additionalProperties": False,
             "properties": {
-                "x": _NUMBER,
-                "y": _NUMBER,
+                "x": _COORDINATE,
+                "y": _COORDINATE,
                 "color": {"$ref": "#/$defs/color"},
-                "radius": {"type": "number", "exclusiveMinimum": 0},
+                "radius": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_PIXELS},
                 "note": {"type": "string"},
             },
         },
@@ -89,15 +105,6 @@ _VALIDATOR = Draft202012Validator(JSON_SCHEMA)
 _COLOUR_FORMS = "expected \"#rrggbb\", {\"rgb\": [r, g, b]} with 0-255, or {\"lab\": [L, a, b]} with L 0-100"
 
 
-class HintError(Exception):
-    """A hint file that cannot be used; the message names the file, the point and the reason."""
-
-    def __init__(self, path: Path | str, reason: str, index: int | None = None) -> None:
-        where = f"{path}: point {index}" if index is not None else f"{path}"
-        super().__init__(f"{where}: {reason}")
-        self.path, self.reason, self.index = Path(path), reason, index
-
-
 @dataclass(frozen=True)
 class Hint:
     """One curator hint in the upright scan's pixel grid; only its chroma is used."""
@@ -119,22 +126,15 @@ class HintFile:
 
 
 def load_hint_file(path: Path) -> HintFile:
-    """Read and schema-check a hint file. Raises HintError."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise HintError(path, f"unreadable: {exc.strerror or exc}") from None
-    return parse_hint_document(data, path)
+    """Read and schema-check a hint file (a regular file only). Raises HintError."""
+    return parse_hint_document(read_regular_file(Path(path)), path)
 
 
 def parse_hint_document(data: bytes, path: Path | str) -> HintFile:
     """Schema-check a hint document's bytes as `load_hint_file` does; `path` names it in errors
     (and is the HintFile's path). Raises HintError."""
     path = Path(path)
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HintError(path, f"not valid JSON: {exc}") from None
+    document = decode_json(data, path)
     errors = sorted(_VALIDATOR.iter_errors(document), key=lambda e: (list(e.absolute_path), e.message))
     if errors:
         raise _explain(path, errors[0])
@@ -149,23 +149,28 @@ def parse_hint_document(data: bytes, path: Path | str) -> HintFile:
 
 
 def _explain(path: Path, error: object) -> HintError:
-    """A jsonschema error as one line a curator can act on."""
+    """A jsonschema error as one line a curator can act on. Values are quoted short: a
+    hostile file's values can be megabytes."""
     location = list(error.absolute_path)  # type: ignore[attr-defined]
     index = location[1] if len(location) >= 2 and location[0] == "points" else None
-    field = next((str(p) for p in reversed(location) if isinstance(p, str)), None)
+    within = location[2:] if index is not None else location  # a point's own error has no field
+    field = next((short(p, 30) for p in reversed(within) if isinstance(p, str)), None)
     validator, instance = error.validator, error.instance  # type: ignore[attr-defined]
     if location and location[-1] == "color":  # a failed oneOf is reported at the colour itself
-        reason = f"bad colour {json.dumps(instance)}: {_COLOUR_FORMS}"
+        reason = f"bad colour {short(json.dumps(instance, ensure_ascii=False))}: {_COLOUR_FORMS}"
     elif validator == "additionalProperties":
         unknown = sorted(set(instance) - set(error.schema.get("properties", {})))  # type: ignore[attr-defined]
-        reason = f"unknown key {unknown[0]!r}" if unknown else error.message  # type: ignore[attr-defined]
+        reason = f"unknown key {short(repr(unknown[0]))}" if unknown else short(error.message, 200)  # type: ignore[attr-defined]
     elif validator == "required":
         reason = error.message.replace("is a required property", "is missing")  # type: ignore[attr-defined]
     elif validator == "const" and location == ["schema"]:
-        reason = f"schema must be {SCHEMA_ID!r}, got {instance!r}"
+        reason = f"schema must be {SCHEMA_ID!r}, got {short(repr(instance))}"
+    elif validator == "maxItems" and location == ["points"]:
+        reason = f"{len(instance)} points: a hint file holds at most {MAX_POINTS}"
     else:
-        reason = f"{field}: {error.message}" if field else error.message  # type: ignore[attr-defined]
-    return HintError(path, reason, index)
+        message = error.message.replace(repr(instance), short(repr(instance)))  # type: ignore[attr-defined]
+        reason = f"{field}: {message}" if field else message
+    return HintError(path, short(reason, 300), index)
 
 
 def colour_to_ab(colour: object) -> tuple[float, float]:
@@ -186,9 +191,16 @@ def default_radius(width: int, height: int) -> float:
     return max(2.0, round(DEFAULT_RADIUS_FRACTION * max(width, height), 1))
 
 
+def max_radius(width: int, height: int) -> float:
+    """The largest radius a hint may have on this image: its diagonal (a disc that large
+    covers the image from any point in it), or the default radius on a tiny image."""
+    return max(math.ceil(math.hypot(width, height)), default_radius(width, height))
+
+
 def resolve(hint_file: HintFile, width: int, height: int, scan_sha256: str | None = None) -> list[Hint]:
-    """The file's points on a scan of this (upright) size. Raises HintError for a wrong scan
-    or a point outside the image."""
+    """The file's points on a scan of this (upright) size. Raises HintError for a wrong scan,
+    a point outside the image, or a radius larger than the image (`max_radius`: what is
+    rasterized and held per hint is then bounded by the image, whatever the file says)."""
     if scan_sha256 and hint_file.image_sha256 and hint_file.image_sha256 != scan_sha256.lower():
         raise HintError(
             hint_file.path, f"is for scan {hint_file.image_sha256[:12]}, not this scan ({scan_sha256[:12]})"
@@ -203,6 +215,9 @@ def resolve(hint_file: HintFile, width: int, height: int, scan_sha256: str | Non
         elif not (0.0 <= x < width and 0.0 <= y < height):
             raise HintError(hint_file.path, f"({x}, {y}) is outside the image ({width}x{height} pixels)", index)
         radius = float(point.get("radius", default_radius(width, height)))  # type: ignore[arg-type]
+        if radius > max_radius(width, height):
+            limit = f"{width}x{height} pixels: at most {max_radius(width, height):g}"
+            raise HintError(hint_file.path, f"radius {radius:g} is larger than the image ({limit})", index)
         hints.append(Hint(x, y, colour_to_ab(point["color"]), radius, str(point.get("note", ""))))
     return hints
 
@@ -221,8 +236,18 @@ def template(scan_sha256: str, width: int, height: int, path: str | None = None)
 
 
 def find_hint_file(folder: Path, stem: str, sha256: str) -> Path | None:
-    """A scan's hint file in a hints folder: <scan stem>.json, else <sha256>.json."""
+    """A scan's hint file in a hints folder: <scan stem>.json, else <sha256>.json.
+
+    Whatever is at that name is the hint file (a FIFO, a folder, a broken link, one that
+    cannot be read): loading it then fails the scan with the reason, rather than the scan
+    being restored silently without its hints."""
     for name in (f"{stem}.json", f"{sha256}.json"):
-        if (folder / name).is_file():
-            return folder / name
+        try:
+            os.lstat(folder / name)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:  # a long scan name plus ".json": no such file can exist
+                continue
+        return folder / name
     return None

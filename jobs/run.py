@@ -14,6 +14,7 @@ keyed and recorded as what they are.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -25,8 +26,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.db import Catalog, CatalogError
-from catalog.models import HintFileRecord, Job, JobEvent, JobStatus, Location, Scan, ScanStatus, Task, TaskStatus, utcnow
+from catalog.models import HintFileRecord, Job, JobEvent, JobStatus, Location, OutputClaim, Scan, ScanStatus, Task, TaskStatus, utcnow
 from catalog.queries import find_scan
+from jobs import lease
 from jobs.scheduler import open_runner
 from hints.schema import HintError, HintFile, find_hint_file, load_hint_file, resolve
 from jobs.worker import TaskOutcome, TaskSpec
@@ -106,6 +108,7 @@ def create_restore_job(
     with catalog.write() as session:
         scans = _select_scans(session, scan_ids)
         job = Job(kind="restore", created_at=utcnow(), status=JobStatus.RUNNING, out_dir="", settings=settings.to_json())
+        lease.take(job)  # this process runs it next: another restore sees it as running from now on
         session.add(job)
         session.flush()
         out_dir = Path(settings.out_dir) if settings.out_dir else default_root / f"job-{job.id}"
@@ -114,12 +117,17 @@ def create_restore_job(
             _event(session, job, None, "warning", warning)
         used_outputs: set[str] = set()
         current = 0
+        elsewhere: dict[int, int] = {}  # running job -> scans of this selection it is restoring with these settings
         for scan in scans:
             location = next((loc for loc in scan.locations if loc.superseded_at is None and Path(loc.path).exists()), None)
             hint_file, hint_error = _hint_file_for(hints_dir, scan, location)
             key = result_key(settings.restore, hint_file.sha256 if hint_file else None)
             if hint_error is None and _has_current_result(session, scan, key):
                 current += 1
+                continue
+            running = _running_elsewhere(session, scan, key, job)
+            if hint_error is None and running is not None:
+                elsewhere[running] = elsewhere.get(running, 0) + 1
                 continue
             task = Task(job=job, scan=scan, result_key=key, attempts=0, status=TaskStatus.PENDING, source_path="", output_path="")
             session.add(task)
@@ -137,6 +145,10 @@ def create_restore_job(
                 task.output_path = _output_path(Path(job.out_dir), location, scan, settings.restore, used_outputs)
                 if scan.tone == "colour" and not settings.restore.include_colour:
                     task.status, task.reason = TaskStatus.SKIPPED, "already in colour (restore it anyway with --include-colour)"
+                else:
+                    _claim_output(session, task)
+        for other, count in elsewhere.items():
+            _event(session, job, None, "warning", f"{count} scans are being restored with these settings by job {other}, which is running; left to it")
         _event(session, job, None, "created", f"{len(job.tasks)} tasks, {current} scans already current; output in {job.out_dir}")
         return job.id, current
 
@@ -177,6 +189,46 @@ def _select_scans(session: Session, scan_ids: Sequence[str]) -> list[Scan]:
     return list(session.scalars(select(Scan).where(Scan.status == ScanStatus.INGESTED).order_by(Scan.id)))
 
 
+def _running_elsewhere(session: Session, scan: Scan, key: str, job: Job) -> int | None:
+    """The id of another job that a live process is running and that has this scan still to
+    restore with the same result key, if any: a second restore leaves the scan to it."""
+    unfinished = session.scalars(
+        select(Task).where(
+            Task.scan_id == scan.id, Task.result_key == key, Task.job_id != job.id,
+            Task.status.in_((TaskStatus.PENDING, TaskStatus.RUNNING)),
+        )
+    )
+    return next((task.job_id for task in unfinished if lease.holder(task.job) is not None), None)
+
+
+def _claim_output(session: Session, task: Task) -> None:
+    """Claim the task's output path for it, unless another job's task holds it (then the
+    task is skipped, saying which job). A claim holds while its task may still publish
+    the path, or has published it and the file is there; a failed task's claim is gone."""
+    session.flush()  # the task's id
+    claim = session.get(OutputClaim, task.output_path)
+    if claim is not None and claim.task.job_id != task.job_id and _claim_holds(claim):
+        task.status = TaskStatus.SKIPPED
+        task.reason = f"{task.output_path}: claimed by job {claim.task.job_id}; not overwritten (choose another --out)"
+        return
+    if claim is None:
+        session.add(OutputClaim(path=task.output_path, task_id=task.id, claimed_at=utcnow()))
+    else:
+        claim.task_id, claim.claimed_at = task.id, utcnow()
+
+
+def _claim_holds(claim: OutputClaim) -> bool:
+    status = claim.task.status
+    return status in (TaskStatus.PENDING, TaskStatus.RUNNING) or (status == TaskStatus.DONE and Path(claim.path).exists())
+
+
+def _release_output(session: Session, task: Task) -> None:
+    """A task that failed or was skipped gives its output path back."""
+    claim = session.get(OutputClaim, task.output_path) if task.output_path else None
+    if claim is not None and claim.task_id == task.id:
+        session.delete(claim)
+
+
 def _has_current_result(session: Session, scan: Scan, key: str) -> bool:
     done = session.scalars(
         select(Task).where(Task.scan_id == scan.id, Task.result_key == key, Task.status == TaskStatus.DONE)
@@ -202,15 +254,19 @@ def _event(session: Session, job: Job, task: Task | None, kind: str, detail: str
     session.add(JobEvent(job=job, task_id=task.id if task else None, at=utcnow(), kind=kind, detail=detail))
 
 
-def remove_partial_outputs(out_dir: Path) -> int:
-    """Delete temporary files that a killed write left in the job's output folder."""
+def remove_partial_outputs(outputs: Sequence[Path]) -> int:
+    """Delete the temporary files that a killed write of one of these outputs left beside it.
+
+    Only those: another run may be writing into the same folder (its own outputs, claimed
+    by its tasks), and --out may be a folder others use."""
     removed = 0
-    if not out_dir.exists():
-        return 0
-    for path in out_dir.rglob(".*.tmp"):
-        if TEMPORARY_PATTERN.match(path.name):  # ours only: --out may be a folder others use
-            path.unlink(missing_ok=True)
-            removed += 1
+    for output in outputs:
+        if not output.parent.is_dir():
+            continue
+        for path in output.parent.glob(f".{glob.escape(output.name)}.*.tmp"):
+            if TEMPORARY_PATTERN.match(path.name):
+                path.unlink(missing_ok=True)
+                removed += 1
     return removed
 
 
@@ -222,14 +278,17 @@ def run_job(
     workers: int = 0,
     progress: Callable[[int, int, TaskOutcome | None], None] | None = None,
 ) -> JobSummary:
-    """Run (or resume) every unfinished task of job `job_id` and record each outcome."""
+    """Run (or resume) every unfinished task of job `job_id` and record each outcome.
+
+    The job's lease is taken first and renewed while it runs (jobs/lease.py): raises
+    JobBusy, having done nothing, when another live process is running the job."""
     with catalog.write() as session:
         job = session.get(Job, job_id)
         if job is None:
             raise CatalogError(f"no job with id {job_id}")
+        lease.take(job)
         settings = JobSettings.from_json(job.settings)
-        out_dir = Path(job.out_dir)
-        removed = remove_partial_outputs(out_dir)
+        removed = remove_partial_outputs([Path(t.output_path) for t in job.tasks if t.output_path])
         todo = [t for t in job.tasks if t.status in (TaskStatus.PENDING, TaskStatus.RUNNING)]
         resumed = any(t.status == TaskStatus.RUNNING or t.attempts for t in job.tasks)
         if resumed:
@@ -244,6 +303,16 @@ def run_job(
     total, finished = len(specs), 0
     if progress is not None:
         progress(0, total, None)
+    with lease.Heartbeat(catalog, job_id):
+        _run_specs(catalog, specs, settings, scheduler, workers, progress)
+        return _finish(catalog, job_id)
+
+
+def _run_specs(
+    catalog: Catalog, specs: list[TaskSpec], settings: JobSettings, scheduler: str, workers: int,
+    progress: Callable[[int, int, TaskOutcome | None], None] | None,
+) -> None:
+    total, finished = len(specs), 0
     with open_runner(scheduler, workers or os.cpu_count() or 1) as runner:
         for spec in specs:
             runner.submit(spec)
@@ -257,7 +326,6 @@ def run_job(
             finished += 1
             if progress is not None:
                 progress(finished, total, outcome if isinstance(outcome, TaskOutcome) else None)
-    return _finish(catalog, job_id)
 
 
 def _record_outcome(catalog: Catalog, outcome: TaskOutcome) -> None:
@@ -269,6 +337,8 @@ def _record_outcome(catalog: Catalog, outcome: TaskOutcome) -> None:
             task.seconds = json.dumps({k: round(v, 4) for k, v in outcome.seconds.items()})
         if outcome.instances is not None:
             task.instances = json.dumps(outcome.instances | {"dask_tasks": outcome.instance_tasks}, separators=(",", ":"))
+        if outcome.status != TaskStatus.DONE:
+            _release_output(session, task)
         if outcome.adopted:
             _event(session, task.job, task, "kept", f"{task.output_path}: finished by an interrupted attempt; kept, not rewritten")
         else:
@@ -286,6 +356,7 @@ def _record_crash(catalog: Catalog, spec: TaskSpec, error: BaseException, retrie
             return True
         task.status, task.finished_at = TaskStatus.FAILED, utcnow()
         task.reason = f"{spec.source}: failed on {task.attempts} attempts; last: {reason}"
+        _release_output(session, task)
         _event(session, task.job, task, TaskStatus.FAILED, task.reason)
         return False
 
@@ -351,4 +422,5 @@ def _job_row(job: Job) -> dict[str, object]:
         "id": job.id, "kind": job.kind, "status": job.status, "created_at": job.created_at.isoformat(timespec="seconds"),
         "finished_at": job.finished_at.isoformat(timespec="seconds") if job.finished_at else None,
         "out_dir": job.out_dir, "model": json.loads(job.settings)["restore"]["model"], "tasks": counts,
+        "running_in": owner.describe() if (owner := lease.holder(job)) else None,  # None: finished or interrupted
     }

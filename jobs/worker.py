@@ -19,6 +19,7 @@ named, not sent. Inline runs and single batches stay in the scan's own process.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,8 +32,8 @@ from restore.files import file_sha256
 from restore.instances import Batch, InstancePass, run_inline
 from restore.models.base import Colorizer, ModelError
 from restore.models.detectors import shared_detector
-from restore.models.registry import shared_model
-from restore.output import file_contains, task_marker
+from restore.models.registry import get_spec, shared_model
+from restore.output import OutputClaimed, result_provenance
 from restore.pipeline import RestoreSettings, SkipScan, restore_file
 from restore.scans import ScanError
 
@@ -104,12 +105,28 @@ class DaskBatches:
             return client.gather(futures)
 
 
+def _written_by(spec: TaskSpec, provenance: dict[str, str]) -> bool:
+    """Whether a result's provenance is what this task writes: its task key, and the same
+    source, settings, weights and hint file (a job of another catalog has the same key)."""
+    expected = {
+        "Task": spec.key,
+        "SourceSHA256": spec.source_sha256,
+        "Settings": json.dumps(spec.settings.to_dict(), sort_keys=True),
+        "WeightsSHA256": get_spec(spec.settings.model).weights_sha256 or "",
+        "HintsSHA256": spec.hints_sha256 or "",
+    }
+    return all(provenance.get(name) == value for name, value in expected.items())
+
+
 def run_task(spec: TaskSpec) -> TaskOutcome:
     """Restore one scan. Bad input is an outcome; anything else raises (and is retried)."""
     source, output = Path(spec.source), Path(spec.output)
-    if output.exists():
-        if file_contains(output, task_marker(spec.key)):  # finished before an interruption: keep it, do not rewrite
+    if output.exists() or output.is_symlink():
+        provenance = result_provenance(output)
+        if provenance is not None and _written_by(spec, provenance):  # finished before an interruption: keep it
             return TaskOutcome(spec.task_id, "done", output_sha256=file_sha256(output), adopted=True)
+        if provenance is not None:  # another job's result: two runs share the folder
+            return TaskOutcome(spec.task_id, "skipped", reason=str(OutputClaimed(output)))
         return TaskOutcome(spec.task_id, "failed", reason=f"{output}: exists and was not written by this job; not overwritten")
     try:
         if file_sha256(source) != spec.source_sha256:
@@ -129,6 +146,10 @@ def run_task(spec: TaskSpec) -> TaskOutcome:
             source, output, shared_model(spec.settings.model), spec.settings, source_sha256=spec.source_sha256, task=spec.key,
             hint_file=hint_file, instance_pass=instance_pass,
         )
+    except OutputClaimed as exc:  # published by another run while this one worked: theirs stays
+        if exc.writer is None:
+            return TaskOutcome(spec.task_id, "failed", reason=f"{output}: appeared while the scan was restored, not written by photochrom; not overwritten")
+        return TaskOutcome(spec.task_id, "skipped", reason=str(exc))
     except OSError as exc:  # the source vanished, a disk filled: retrying would not help
         return TaskOutcome(spec.task_id, "failed", reason=f"{exc.filename or source}: {exc.strerror or exc}")
     except (ScanError, HintError) as exc:

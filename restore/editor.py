@@ -15,6 +15,13 @@ side <= `long`, for zooming into large scans), GET /api/lightness?x=&y= (L* at a
 the colour picker), POST /api/preview (JPEG at long side 512: the global pass only, fast
 enough to follow each change), POST /api/render (JPEG of the full-resolution result
 through the whole pipeline; nothing is written), POST /api/save.
+
+Requests are hostile-input proof: bodies are decoded as hint files are (hints/untrusted.py:
+size, nesting, finite numbers), a POST needs a plain Content-Length of at most
+MAX_BODY_BYTES, query numbers are plain decimal integers, and the stdlib's own refusals
+(a malformed request line, an unknown method) are answered in JSON too. A refused body is
+answered before it is read, then the connection is closed after draining what the client is
+still sending (closing on unread bytes resets the connection, which can destroy the answer).
 """
 
 from __future__ import annotations
@@ -22,10 +29,13 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from pathlib import Path
@@ -35,7 +45,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from hints.schema import SCHEMA_ID, Hint, HintError, HintFile, default_radius, load_hint_file, parse_hint_document, resolve
+from hints.schema import SCHEMA_ID, Hint, HintError, HintFile, default_radius, parse_hint_document, resolve
+from hints.untrusted import MAX_FILE_BYTES, MAX_INTEGER_DIGITS, decode_json, read_regular_file, short
 from restore.colour import lightness_to_gray
 from restore.files import file_sha256
 from restore.output import write_atomically
@@ -46,7 +57,12 @@ PREVIEW_LONG_SIDE = 512
 #: The largest side of a region the page may ask for (a 4K screen's width).
 MAX_REGION_SIDE = 4096
 MIN_REGION_SIDE = 16
-MAX_BODY_BYTES = 4 * 1024 * 1024
+#: A request body is at most what a hint file may be.
+MAX_BODY_BYTES = MAX_FILE_BYTES
+#: Seconds a connection may stall (a body that never arrives) before it is answered 408 and closed.
+SOCKET_TIMEOUT_S = 30.0
+#: Seconds spent draining a refused body before closing the connection.
+LINGER_S = 2.0
 TOKEN_HEADER = "X-Photochrom-Token"
 PAGE_FILE = "editor_page.html"
 #: Called after a save with (scan sha256, the saved HintFile); returns whether it recorded it.
@@ -82,12 +98,18 @@ def _rgb_jpeg(rgb_u8: np.ndarray) -> bytes:
     return out.getvalue()
 
 
+# Plain decimal only: int() would also take " 12", "1_0" and other scripts' digits, and
+# fail with a ValueError past 4300 digits.
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 def _integer(query: dict[str, str], name: str) -> int:
     value = query[name]
-    try:
-        return int(value)
-    except ValueError:
-        raise EditorError(f"{name} must be an integer, got {value!r}") from None
+    if not _INTEGER.fullmatch(value):
+        raise EditorError(f"{name} must be an integer, got {short(repr(value))}")
+    if len(value.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise EditorError(f"{name} is out of range: more than {MAX_INTEGER_DIGITS} digits")
+    return int(value)
 
 
 class EditorSession:
@@ -114,10 +136,10 @@ class EditorSession:
         self._image_jpeg: bytes | None = None
         self._lock = threading.Lock()
         self.current: dict[str, object] | None = None
-        if self.hints_path.is_file():  # an existing file must be valid for this scan to be edited
-            hint_file = load_hint_file(self.hints_path)
-            resolve(hint_file, self.width, self.height, self.sha256)
-            self.current = json.loads(self.hints_path.read_bytes())
+        if self.hints_path.exists():  # an existing file must be valid for this scan to be edited
+            data = read_regular_file(self.hints_path)
+            resolve(parse_hint_document(data, self.hints_path), self.width, self.height, self.sha256)
+            self.current = decode_json(data, self.hints_path)  # type: ignore[assignment]
         # Warm the model (first calls allocate and load kernels) so the first change is as
         # fast as the rest.
         self.preview_jpeg([{"x": self.width // 2, "y": self.height // 2, "color": "#808080"}])
@@ -273,6 +295,7 @@ POST_ROUTES = ("/api/preview", "/api/render", "/api/save")
 class _Handler(BaseHTTPRequestHandler):
     server: EditorServer
     protocol_version = "HTTP/1.1"
+    timeout = SOCKET_TIMEOUT_S
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet: the token is in URLs
         pass
@@ -292,14 +315,66 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, document: object) -> None:
         self._send(status, json.dumps(document).encode(), "application/json")
 
-    def _error(self, status: int, message: str) -> None:
-        self._json(status, {"error": " ".join(message.split())})
+    def _error(self, status: int, message: str, *headers: tuple[str, str]) -> None:
+        self._send(status, json.dumps({"error": " ".join(message.split())}).encode(), "application/json", *headers)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The stdlib's own refusals (malformed request line, headers too long, unknown
+        method) as this server's one-line JSON errors; the connection is closed, as the
+        stdlib does. An unknown method is the client's error (405), not the stdlib's 501."""
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            code, message = HTTPStatus.METHOD_NOT_ALLOWED, f"method {short(repr(self.command))} not allowed: GET and POST only"
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # no version parsed: the stdlib would send the body alone
+            self.request_version = "HTTP/1.0"
+        phrase = message or HTTPStatus(code).phrase
+        self._error(code, short(phrase, 200), ("Connection", "close"), *((("Allow", "GET, POST"),) if code == 405 else ()))
+
+    def _refuse_body(self, status: int, message: str) -> None:
+        """Answer without reading the body, then close the connection: what follows the
+        headers cannot be trusted as the next request."""
+        self.close_connection = True
+        self._error(status, message, ("Connection", "close"))
+        try:
+            self.connection.shutdown(socket.SHUT_WR)  # the answer is complete
+            self.connection.settimeout(LINGER_S)
+            deadline = time.monotonic() + LINGER_S
+            while time.monotonic() < deadline and self.connection.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    def _body(self) -> bytes | None:
+        """The request body, or None once the request has been answered with why not."""
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths or self.headers.get("Transfer-Encoding"):
+            self._refuse_body(411, "a POST needs a Content-Length (a chunked body is not accepted)")
+            return None
+        if len(lengths) > 1:
+            self._refuse_body(400, "Content-Length given more than once")
+            return None
+        text = lengths[0].strip()
+        if not (text.isascii() and text.isdigit()):
+            self._refuse_body(400, f"Content-Length must be a number of bytes, got {short(repr(text))}")
+            return None
+        if len(text.lstrip("0")) > len(str(MAX_BODY_BYTES)) or int(text) > MAX_BODY_BYTES:
+            self._refuse_body(413, f"request body over {MAX_BODY_BYTES} bytes")
+            return None
+        try:
+            raw = self.rfile.read(int(text))
+        except TimeoutError:
+            self._refuse_body(408, f"request body not received within {self.timeout:g} s")
+            return None
+        if len(raw) < int(text):
+            self._refuse_body(400, f"request body ended after {len(raw)} of its {int(text)} bytes")
+            return None
+        return raw
 
     def _authorised(self, query: dict[str, list[str]] | None) -> bool:
         """The Host header is this server's, and the token is right (query: GET may pass it there)."""
         host = (self.headers.get("Host") or "").lower()
         if host not in self.server.hosts:
-            self._error(403, f"wrong Host header {host!r}: open the editor at {self.server.url.split('?')[0]}")
+            self._error(403, f"wrong Host header {short(repr(host))}: open the editor at {self.server.url.split('?')[0]}")
             return False
         supplied = self.headers.get(TOKEN_HEADER, "")
         if not supplied and query is not None:
@@ -316,12 +391,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         route, session = parts.path, self.server.session
         if route not in GET_PARAMETERS:
-            self._error(404, f"no such page: {route}")
+            self._error(404, f"no such page: {short(route)}")
             return
         try:
             unknown = sorted(set(query) - GET_PARAMETERS[route] - {"token"})
             if unknown:
-                raise EditorError(f"unknown parameter {unknown[0]!r}")
+                raise EditorError(f"unknown parameter {short(repr(unknown[0]))}")
             if any(len(values) > 1 for values in query.values()):
                 raise EditorError("a parameter is given more than once")
             single = {name: values[0] for name, values in query.items() if name != "token"}
@@ -337,25 +412,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, str(exc))
 
     def do_POST(self) -> None:  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            self._error(413, f"request body over {MAX_BODY_BYTES} bytes")
-            return
-        raw = self.rfile.read(length) if length > 0 else b""  # read first: the connection stays usable
-        if not self._authorised(None):
+        raw = self._body()  # read first: the connection stays usable
+        if raw is None or not self._authorised(None):
             return
         route = urlsplit(self.path).path
         if route not in POST_ROUTES:
-            self._error(404, f"no such endpoint: {route}")
-            return
-        try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            self._error(400, f"not valid JSON: {exc}")
+            self._error(404, f"no such endpoint: {short(route)}")
             return
         session = self.server.session
         try:
+            body = decode_json(raw, "request body")
             if route == "/api/preview":
                 started = time.perf_counter()
                 jpeg = session.preview_jpeg(body)

@@ -1,5 +1,6 @@
 """Finding files under the paths a user gives (scans: folders recursively, loops avoided;
-colour photos for training and evaluation), and hashing them."""
+colour photos for training and evaluation), and hashing them. Names are whatever bytes the
+filesystem holds; only regular files are opened (see restore.scans.open_regular)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from restore.scans import SCAN_EXTENSIONS
+from restore.scans import SCAN_EXTENSIONS, open_regular
 
 
 #: Colour photos `train` and `evaluate` read (scans have their own list, SCAN_EXTENSIONS).
@@ -17,8 +18,9 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 
 
 def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes, read in blocks (scans can be gigabytes)."""
-    with open(path, "rb") as stream:
+    """The SHA-256 of a file's bytes, read in blocks (scans can be gigabytes). NotRegularFile
+    (an OSError) for a FIFO, socket or device."""
+    with open_regular(path) as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
@@ -50,14 +52,21 @@ class Failure:
     reason: str
 
 
+def check_sources(sources: Sequence[Path]) -> None:
+    """SourceError naming the first source that does not exist (a dangling link does)."""
+    missing = [s for s in sources if not (s.exists() or s.is_symlink())]
+    if missing:
+        raise SourceError(f"{missing[0]}: no such file or folder")
+
+
 def find_scan_files(sources: Sequence[Path]) -> tuple[list[Candidate], int, list[Failure]]:
     """Scan files under `sources`, the number of non-image files skipped, and folders
     that could not be read. Folders are walked recursively, following symbolic links but
     never into a folder already visited (so link loops end); hidden files are left out.
+    Nothing is opened here: a FIFO or device named like a scan is a candidate, refused
+    with its reason when it is examined.
     """
-    missing = [s for s in sources if not (s.exists() or s.is_symlink())]
-    if missing:
-        raise SourceError(f"{missing[0]}: no such file or folder")
+    check_sources(sources)
     candidates: dict[tuple[Path, str], Candidate] = {}
     skipped = 0
     failures: list[Failure] = []

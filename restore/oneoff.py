@@ -17,7 +17,7 @@ from restore.files import Failure, SourceError, file_sha256, find_scan_files
 from restore.instances import InstancePass, usable_instances
 from restore.models.detectors import create_detector
 from restore.models.registry import create_model
-from restore.output import RESULT_MARKER, file_contains
+from restore.output import RESULT_MARKER, OutputClaimed, file_contains
 from restore.pipeline import RestoreSettings, SkipScan, output_name, restore_file
 from restore.scans import ScanError
 
@@ -76,7 +76,8 @@ def colorize_files(
             hint_path = (find_hint_file(hints, source.stem, digest) if hints.is_dir() else hints) if hints else None
             hint_file = load_hint_file(hint_path) if hint_path else None
             result = restore_file(
-                source, destination, model, settings, source_sha256=digest, hint_file=hint_file, instance_pass=instance_pass
+                source, destination, model, settings, source_sha256=digest, hint_file=hint_file, instance_pass=instance_pass,
+                replace=destination.exists(),  # only an earlier result of ours is there (checked above)
             )
             written: dict[str, object] = {
                 "source": str(source), "output": str(result.output), "sha256": result.sha256,
@@ -91,6 +92,8 @@ def colorize_files(
             summary.skipped.append(Failure(str(source), str(exc)))
         except ScanError as exc:
             summary.failed.append(Failure(str(exc.path), exc.reason))
+        except OutputClaimed as exc:  # something was written there while this scan was colorized
+            summary.failed.append(Failure(str(source), str(exc)))
         except HintError as exc:
             summary.failed.append(Failure(str(source), str(exc)))
         except OSError as exc:

@@ -11,11 +11,13 @@ result's pixels (masks go to the catalog: they would not fit a JPEG's XMP).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import mmap
 import os
 import re
+import stat
 import struct
 import uuid
 import zlib
@@ -117,12 +119,14 @@ def file_contains(path: Path, marker: bytes) -> bool:
 
 
 def write_result(
-    path: Path, rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, metadata: Metadata, provenance: Provenance
+    path: Path, rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, metadata: Metadata, provenance: Provenance,
+    *, replace: bool = False,
 ) -> str:
     """Write `rgb` (H x W x 3 uint8 or uint16 sRGB) to `path` atomically; return the file's SHA-256.
 
     The file appears complete or not at all: it is written to a temporary name in the
-    same folder, flushed to disk, then renamed over `path`.
+    same folder, flushed to disk, then published (see `publish`: an existing file at
+    `path` is replaced only with `replace`, else OutputClaimed is raised).
     """
     writer = _WRITERS.get(fmt)
     if writer is None:
@@ -136,24 +140,86 @@ def write_result(
     temporary = temporary_name(path)
     try:
         writer(temporary, rgb, alpha, metadata, xmp_packet(provenance))
-        return publish(temporary, path)
+        return publish(temporary, path, replace=replace)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
 
 
-def publish(temporary: Path, path: Path) -> str:
-    """Flush the finished temporary file to disk and rename it to `path`; its SHA-256.
+class OutputClaimed(Exception):
+    """The result's path was taken by someone else while the result was being made; nothing
+    was overwritten. The message names the path and, for a photochrom result, its job."""
 
+    def __init__(self, path: Path) -> None:
+        writer = result_task(path)
+        by = f"job {writer.split('/')[0].removeprefix('job-')}" if writer else "another program"
+        super().__init__(f"{path}: claimed by {by}; not overwritten")
+        self.path, self.writer = path, writer
+
+
+def publish(temporary: Path, path: Path, *, replace: bool = False) -> str:
+    """Flush the finished temporary file to disk and give it the name `path`; its SHA-256.
+
+    Unless `replace`, the name is taken only if nothing has it: a hard link, which fails
+    when the name exists, where a rename would silently replace it (two runs writing one
+    folder: the first to finish keeps the path, the other gets OutputClaimed). On
+    filesystems without hard links the name is claimed by creating it exclusively first.
     The file is hashed (reading the page cache, CPU) while another thread waits for fsync
     (the disk): 24 MP, 16-bit, 0.1 s and 0.06-0.08 s, one after the other before."""
     with open(temporary, "rb") as f, ThreadPoolExecutor(1) as pool:
         synced = pool.submit(os.fsync, f.fileno())
         digest = hashlib.file_digest(f, "sha256").hexdigest()
         synced.result()
-    os.replace(temporary, path)
+    if replace:
+        os.replace(temporary, path)
+    else:
+        _publish_new(temporary, path)
     _fsync_folder(path.parent)
     return digest
+
+
+def _publish_new(temporary: Path, path: Path) -> None:
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise OutputClaimed(path) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+        try:  # no hard links here: claim the name exclusively, then rename over our own claim
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            raise OutputClaimed(path) from None
+        os.replace(temporary, path)
+    else:
+        temporary.unlink()
+
+
+def result_provenance(path: Path) -> dict[str, str] | None:
+    """The `photochrom:` provenance fields of the result at `path` (see `provenance_fields`),
+    or None when it is not a regular file holding a photochrom XMP packet."""
+    try:
+        with open(path, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode) or f.seek(0, 2) == 0:
+                return None
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                start = data.find(b"<x:xmpmeta")
+                end = data.find(b"</x:xmpmeta>", start)
+                packet = data[start : end + len(b"</x:xmpmeta>")] if 0 <= start < end else b""
+    except OSError:
+        return None
+    if RESULT_MARKER not in packet:
+        return None
+    try:
+        return provenance_fields(packet)
+    except (ValueError, SyntaxError):  # ElementTree.ParseError, a damaged packet
+        return None
+
+
+def result_task(path: Path) -> str | None:
+    """Which job task wrote the photochrom result at `path` ("job-N/task-M"), if any."""
+    fields = result_provenance(path)
+    return (fields or {}).get("Task") or None
 
 
 #: What `write_result` names its temporary files: ".<final name>.<12 hex digits>.tmp".

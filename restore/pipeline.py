@@ -41,10 +41,11 @@ from restore.colour import Taps, chroma_gain, guided_rows_to_rgb
 from restore.detections import Detections
 from restore.hold import MIN_SPREAD_PX, SPREAD_RADII, hold_hints, sample
 from restore.instances import InstancePass, InstanceSettings, colorize_instances
-from restore.models.base import Colorizer, ModelSpec
+from restore.models.base import Colorizer, ModelSpec, NonFiniteOutput, check_output
 from restore.output import FORMAT_EXTENSIONS, Provenance, write_result
 from restore.pixels import ScanPixels, fit_long_side, read_scan
 from restore.result_rows import streams_rows, tiff_rows
+from restore.scans import ScanError
 from restore.threads import run_threaded
 
 DEFAULT_SATURATION = 1.15
@@ -150,13 +151,17 @@ def restore_file(
     task: str | None = None,
     hint_file: HintFile | None = None,
     instance_pass: InstancePass | None = None,
+    replace: bool = False,
 ) -> RestoreResult:
     """Colorize the scan at `source` into `destination` (see the module docstring).
 
+    An existing file at `destination` is replaced only with `replace`; otherwise the
+    result is not published and OutputClaimed is raised (restore.output.publish).
+
     `instance_pass` (the detector, and how to run model batches) is required when
     `settings.instances` is set, and unused otherwise.
-    Raises ScanError for an unreadable scan, HintError for a hint file that does not fit it,
-    SkipScan for a scan deliberately not restored.
+    Raises ScanError for an unreadable scan or a model whose colours are not finite,
+    HintError for a hint file that does not fit it, SkipScan for a scan deliberately not restored.
     """
     if settings.instances is not None and instance_pass is None:
         raise ValueError("the settings ask for instances, but no detector was given")
@@ -170,7 +175,10 @@ def restore_file(
     notes = []
     if model.spec.needs_hints and not hints:
         notes.append(f"{model.spec.name} colours only from hints, and there are none: the result is uncoloured")
-    ab_work, detections = chroma_pass(scan, model, settings, seconds, hints, instance_pass)
+    try:
+        ab_work, detections = chroma_pass(scan, model, settings, seconds, hints, instance_pass)
+    except NonFiniteOutput as exc:  # this scan fails (before anything is written), the run goes on
+        raise ScanError(source, str(exc)) from None
     scan_hw = (scan.height, scan.width)
     provenance = Provenance(
         tool_version=tool_version(),
@@ -188,7 +196,7 @@ def restore_file(
     if streams_rows(fmt, scan.alpha, scan.metadata):
         # Rows go to the file as they are computed: "recombine" includes writing them, and
         # "encode" is what is left (SHA-256, fsync, rename).
-        with tiff_rows(destination, scan.height, scan.width, dtype, scan.metadata, provenance, FULL_RES_STRIP_ROWS) as result:
+        with tiff_rows(destination, scan.height, scan.width, dtype, scan.metadata, provenance, FULL_RES_STRIP_ROWS, replace=replace) as result:
             recombine_rows(scan.l_hw, ab_work, settings.saturation, dtype, result.write, hints)
             seconds["recombine"] = time.perf_counter() - started
             started = time.perf_counter()
@@ -198,7 +206,7 @@ def restore_file(
         rgb = recombine(scan.l_hw, ab_work, settings.saturation, dtype, hints)
         seconds["recombine"] = time.perf_counter() - started
         started = time.perf_counter()
-        digest = write_result(destination, rgb, scan.alpha, fmt, scan.metadata, provenance)
+        digest = write_result(destination, rgb, scan.alpha, fmt, scan.metadata, provenance, replace=replace)
     seconds["encode"] = time.perf_counter() - started
     patches = patch_count(scan.height, scan.width, model.spec, settings) + (len(detections.instances) if detections else 0)
     record = detections.record(scan_hw) if detections else None
@@ -261,6 +269,7 @@ def chroma_pass(
         started = time.perf_counter()
         spacing = context_spacing(spec)
         ab_work, detections = colorize_instances(l_full, ab_work, model, settings.instances, instance_pass, hints, spacing)
+        check_output(spec, ab_work)  # the crops' a*b*, fused in (a non-finite one spreads over its crop)
         seconds["instances"] = time.perf_counter() - started
     return ab_work, detections
 
@@ -282,7 +291,7 @@ def global_pass(
         hint_ab, hint_mask = rasterize(hints, side, side, side / height, side / width)
     else:
         hint_ab, hint_mask = np.zeros((side, side, 2), np.float32), np.zeros((side, side), np.float32)
-    return model.colorize(l_global[None], hint_ab[None], hint_mask[None])[0]
+    return check_output(spec, model.colorize(l_global[None], hint_ab[None], hint_mask[None]))[0]
 
 
 def colorize_preview(scan: ScanPixels, model: Colorizer, settings: RestoreSettings, hints: Sequence[Hint] = ()) -> np.ndarray:
@@ -363,7 +372,7 @@ def colorize_working(
     hint_ab, hint_mask = patch_hints(context_ab_hw2, spec, curator)
     results: list[tuple[Tile, np.ndarray]] = []
     for batch, l_batch, ab_batch, mask_batch in patch_batches(grid, l_work, hint_ab, hint_mask, spec):
-        predicted = model.colorize(l_batch, ab_batch, mask_batch)
+        predicted = check_output(spec, model.colorize(l_batch, ab_batch, mask_batch))
         for tile, ab in zip(batch, predicted):
             ab = _from_side(ab, tile.halo.height, tile.halo.width)
             if not spec.takes_hints:  # pull the patch's mean colour to the global pass's

@@ -1,11 +1,13 @@
 """Reading a scan's pixels for restoration: upright (EXIF orientation applied), its
-full-resolution CIE L*, its alpha, and the metadata to carry over to the result."""
+full-resolution CIE L*, its alpha, and the metadata to carry over to the result. A scan
+whose restoration would not fit in the memory available is refused before it is decoded."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -13,7 +15,9 @@ import tifffile
 from PIL import Image, ImageOps
 
 from restore.colour import gray_to_lightness, rgb_to_lightness
-from restore.scans import ScanError, exif_orientation, one_line, probe, sniff_format, tiff_dpi
+from restore.scans import (
+    DECODE_COPIES, ScanError, ScanInfo, check_memory, exif_orientation, one_line, open_regular, probe, tiff_dpi,
+)
 from restore.threads import compute_threads
 
 # TIFF tags copied to a TIFF result as they are (descriptive; pixel layout tags are not).
@@ -76,24 +80,43 @@ def fit_long_side(height: int, width: int, long_side_px: float) -> tuple[int, in
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+def restore_bytes_needed(info: ScanInfo) -> int:
+    """About the most memory restoring this scan holds at once (restore/pipeline.py), per pixel:
+    the decoded samples DECODE_COPIES times (the decoder's output and a converted or upright
+    copy), its L* (float32; for a colour scan the whole float32 Lab it is taken from), the RGB
+    result and the alpha at the scan's depth. What the model sees is at working resolution:
+    a small fraction of a large scan, left out."""
+    sample_bytes = 1 if info.bit_depth <= 8 else 2 if info.bit_depth <= 16 else 4
+    samples = {"gray": 1, "rgb": 3, "palette": 3, "cmyk": 4}.get(info.colour_mode, 4) + int(info.has_alpha)
+    result_bytes = 1 if info.bit_depth <= 8 else 2
+    lightness_bytes = 4 if info.colour_mode == "gray" else 12
+    per_pixel = DECODE_COPIES * samples * sample_bytes + lightness_bytes + (3 + int(info.has_alpha)) * result_bytes
+    return info.width * info.height * per_pixel
+
+
 def read_scan(path: Path, *, max_pixels: int | None = None) -> ScanPixels:
-    """Decode the scan at `path`. Raises ScanError for anything unreadable."""
+    """Decode the scan at `path`. Raises ScanError for anything unreadable, or too large to
+    restore in the memory available; NotRegularFile (an OSError) for a FIFO, socket or device."""
     info = probe(path, **({"max_pixels": max_pixels} if max_pixels else {}))
-    fmt = sniff_format(path)
-    try:
-        if fmt == "TIFF":
-            channels, metadata = _read_tiff(path)
-        elif fmt == "PNG" and info.bit_depth == 16 and info.colour_mode == "rgb":
-            channels, metadata = _read_png16_rgb(path)  # Pillow would reduce it to 8 bits
-        else:
-            channels, metadata = _read_pillow(path)
-    except ScanError:
-        raise
-    except Exception as exc:  # decoders raise many types; each is a corrupt file to us
-        raise ScanError(path, f"corrupt or unreadable {fmt}: {one_line(exc)}") from exc
-    colour, alpha = channels
+    check_memory(path, restore_bytes_needed(info))
+    fmt = info.format
+    with open_regular(path) as stream:
+        try:
+            if fmt == "TIFF":
+                channels, metadata = _read_tiff(stream)
+            elif fmt == "PNG" and info.bit_depth == 16 and info.colour_mode == "rgb":
+                channels, metadata = _read_png16_rgb(path, stream)  # Pillow would reduce it to 8 bits
+            else:
+                channels, metadata = _read_pillow(stream)
+            colour, alpha = channels
+            l_hw = gray_to_lightness(colour) if colour.ndim == 2 else rgb_to_lightness(colour)
+        except ScanError:
+            raise
+        except MemoryError:  # the estimate was short: this scan's failure, not the job's
+            raise ScanError(path, "not enough memory to decode it") from None
+        except Exception as exc:  # decoders raise many types; each is a corrupt file to us
+            raise ScanError(path, f"corrupt or unreadable {fmt}: {one_line(exc)}") from exc
     bit_depth = 16 if colour.dtype == np.uint16 else 8
-    l_hw = gray_to_lightness(colour) if colour.ndim == 2 else rgb_to_lightness(colour)
     return ScanPixels(fmt, l_hw, bit_depth, alpha, info.tone, metadata)
 
 
@@ -146,8 +169,8 @@ def _is_layout_record(description: object) -> bool:
     return isinstance(record, dict) and "shape" in record
 
 
-def _read_tiff(path: Path) -> tuple[tuple[np.ndarray, np.ndarray | None], Metadata]:
-    with tifffile.TiffFile(path) as tif:
+def _read_tiff(stream: BinaryIO) -> tuple[tuple[np.ndarray, np.ndarray | None], Metadata]:
+    with tifffile.TiffFile(stream) as tif:
         page = tif.pages.first
         pixels = page.asarray(maxworkers=compute_threads())  # compressed strips decoded in parallel
         photometric = page.photometric
@@ -195,12 +218,14 @@ def _iptc_bytes(value: object) -> bytes | None:
     return np.asarray(value).tobytes()  # tifffile may give IPTC as an array of LONGs
 
 
-def _read_png16_rgb(path: Path) -> tuple[tuple[np.ndarray, np.ndarray | None], Metadata]:
-    bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+def _read_png16_rgb(path: Path, stream: BinaryIO) -> tuple[tuple[np.ndarray, np.ndarray | None], Metadata]:
+    # Decoded from the bytes read, not by name: OpenCV cannot open a name that is not UTF-8.
+    bgr = cv2.imdecode(np.frombuffer(stream.read(), np.uint8), cv2.IMREAD_UNCHANGED)
     if bgr is None:
         raise ScanError(path, "corrupt or unreadable PNG: OpenCV could not decode it")
     pixels = cv2.cvtColor(bgr, cv2.COLOR_BGRA2RGBA if bgr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    with Image.open(path) as im:  # metadata only: no decode
+    stream.seek(0)
+    with Image.open(stream) as im:  # metadata only: no decode
         metadata = _pillow_metadata(im)
         orientation = exif_orientation(im.info.get("exif"))
     colour, alpha = _split_alpha(pixels, 3)
@@ -226,9 +251,9 @@ def _pillow_metadata(im: Image.Image) -> Metadata:
     )
 
 
-def _read_pillow(path: Path) -> tuple[tuple[np.ndarray, np.ndarray | None], Metadata]:
-    Image.MAX_IMAGE_PIXELS = None  # the probe in read_scan has enforced our own limit
-    with Image.open(path) as im:
+def _read_pillow(stream: BinaryIO) -> tuple[tuple[np.ndarray, np.ndarray | None], Metadata]:
+    Image.MAX_IMAGE_PIXELS = None  # the probe in read_scan has enforced our own limits
+    with Image.open(stream) as im:
         metadata = _pillow_metadata(im)
         upright = ImageOps.exif_transpose(im)
         mode = upright.mode

@@ -32,13 +32,18 @@ def streams_rows(fmt: str, alpha: np.ndarray | None, metadata: Metadata) -> bool
 
 
 def tiff_rows(
-    path: Path, height: int, width: int, dtype: type[np.uint8] | type[np.uint16], metadata: Metadata, provenance: Provenance, rows_per_strip: int
+    path: Path, height: int, width: int, dtype: type[np.uint8] | type[np.uint16], metadata: Metadata, provenance: Provenance, rows_per_strip: int,
+    *, replace: bool = False,
 ) -> TiffRows | CompressedTiffRows:
     """The row writer for a TIFF result (see `streams_rows`): rows come in strips of
-    `rows_per_strip` (the last one shorter), each once, in any order, from any thread."""
+    `rows_per_strip` (the last one shorter), each once, in any order, from any thread.
+    `replace`: as `output.publish`."""
     if metadata.tiff_compression is None:
-        return TiffRows(path, height, width, dtype, metadata, provenance)
-    return CompressedTiffRows(path, height, width, dtype, metadata, provenance, rows_per_strip)
+        rows: TiffRows | CompressedTiffRows = TiffRows(path, height, width, dtype, metadata, provenance)
+    else:
+        rows = CompressedTiffRows(path, height, width, dtype, metadata, provenance, rows_per_strip)
+    rows.replace = replace
+    return rows
 
 
 class _ResultRows:
@@ -50,6 +55,7 @@ class _ResultRows:
         self.path, self.height, self.width = path, height, width
         self.dtype = np.dtype(dtype).newbyteorder("<")
         self.sha256: str | None = None
+        self.replace = False  # publish over an existing file at `path` (output.publish)
         self._xmp, self._metadata = xmp_packet(provenance), metadata
         self._rows_done = np.zeros(height, bool)
 
@@ -77,7 +83,7 @@ class _ResultRows:
             if missing:
                 raise RuntimeError(missing)
             self._check_written()
-            self.sha256 = publish(self._temporary, self.path)
+            self.sha256 = publish(self._temporary, self.path, replace=self.replace)
         finally:
             self._temporary.unlink(missing_ok=True)  # after publishing, already renamed away
 

@@ -5,13 +5,23 @@ header, checks that the file is structurally complete (the byte ranges the heade
 promises are present) and, only where the colour mode cannot tell, decodes a reduced
 preview to decide whether an RGB scan is monochrome, toned or in true colour.
 `probe(..., verify=True)` decodes the whole image as well.
+
+Only regular files are read: a FIFO named like a scan would block the first read forever,
+and a device could be read without end. Before any whole decode, the memory it needs is
+compared with what is available, so a small file that expands beyond memory (a
+decompression bomb under the pixel limit) is refused with a reason instead of ending in a
+MemoryError.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -50,6 +60,10 @@ _PREVIEW_SIDE_PX = 128  # enough pixels (16k) for tone statistics; lets JPEG dec
 # EXIF orientations 5-8 transpose the image.
 _TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 
+#: A whole decode holds, at its peak, about this many copies of the decoded pixels: the
+#: decoder's output and one converted copy (Pillow's `convert`, tifffile's strip buffers).
+DECODE_COPIES = 2
+
 
 class ScanError(Exception):
     """A file that cannot be catalogued; `reason` is one line for people."""
@@ -83,10 +97,103 @@ class ScanInfo:
         return self.width * self.height
 
 
+class NotRegularFile(OSError):
+    """A FIFO, socket, device or folder where a file was expected; it was not read."""
+
+    def __init__(self, path: Path | str, kind: str) -> None:
+        super().__init__(errno.EINVAL, f"not a regular file ({kind})", str(path))
+
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"), (stat.S_ISDIR, "folder"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _FILE_KINDS if test(mode)), "special file")
+
+
+def open_regular(path: Path | str) -> BinaryIO:
+    """`path` opened for reading, if it is a regular file (links followed); NotRegularFile if not.
+
+    The type is checked before opening (opening a device can act on it: a tape rewinds) and
+    again on the descriptor, since the name may have been replaced in between. O_NONBLOCK
+    makes that open of a FIFO return at once instead of waiting for a writer.
+    """
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise NotRegularFile(path, _kind(mode))
+
+    def opener(name: str, _flags: int) -> int:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise NotRegularFile(path, _kind(mode))
+            os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    return open(path, "rb", opener=opener)  # a file object named by its path, as decoders expect
+
+
+def available_memory() -> int:
+    """Bytes that can still be allocated: the system's available memory, or less where a
+    limit is nearer: this container's (cgroup v2), or, on a Dask worker, the worker's own
+    memory limit (its nanny kills a worker that goes past it)."""
+    import psutil  # comes with dask.distributed
+
+    available = int(psutil.virtual_memory().available)
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+            available = min(available, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    if "distributed" in sys.modules:  # only then can this be a worker; importing it is slow
+        from distributed import get_worker
+
+        try:
+            worker_limit = get_worker().memory_manager.memory_limit
+        except (ValueError, AttributeError):  # not on a worker
+            worker_limit = None
+        if worker_limit:
+            available = min(available, int(worker_limit) - psutil.Process().memory_info().rss)
+    return max(available, 0)
+
+
+def check_memory(path: Path, needed_bytes: int) -> None:
+    """ScanError, before decoding, if decoding needs more memory than is available."""
+    available = available_memory()
+    if needed_bytes > available:
+        raise ScanError(path, f"needs about {_amount(needed_bytes)} to decode, {_amount(available)} available")
+
+
+def decoded_bytes(width: int, height: int, samples: int, bits: int) -> int:
+    """The size of an image's decoded pixels (a 1-bit sample takes a byte once decoded)."""
+    return width * height * samples * max(1, (bits + 7) // 8)
+
+
+def _amount(size: int) -> str:
+    if size >= 2**30:
+        return f"{size / 2**30:.1f} GiB"
+    if size >= 2**20:
+        return f"{size / 2**20:.0f} MiB"
+    return f"{size / 2**10:.0f} KiB"
+
+
 def sniff_format(path: Path) -> str:
     """The image format from the file's first bytes; ScanError if empty or unknown."""
-    with open(path, "rb") as f:
-        head = f.read(16)
+    with open_regular(path) as f:
+        return _sniff(path, f)
+
+
+def _sniff(path: Path, f: BinaryIO) -> str:
+    head = os.pread(f.fileno(), 16, 0)
     if not head:
         raise ScanError(path, "empty file (0 bytes)")
     for signature, name in _SIGNATURES:
@@ -99,19 +206,21 @@ def probe(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, verify: bool = Fa
     """Describe the scan at `path` without decoding it whole (unless `verify`).
 
     Raises ScanError with a one-line reason for anything that is not a complete,
-    readable image within `max_pixels`.
+    readable image within `max_pixels` (and, where it decodes the image whole, within the
+    memory available); NotRegularFile (an OSError) for a FIFO, socket or device.
     """
-    fmt = sniff_format(path)
-    try:
-        if fmt == "TIFF":
-            return _probe_tiff(path, max_pixels=max_pixels, verify=verify)
-        return _probe_pillow(path, fmt, max_pixels=max_pixels, verify=verify)
-    except ScanError:
-        raise
-    except MemoryError:
-        raise ScanError(path, "not enough memory to decode") from None
-    except Exception as exc:  # decoders raise many types; each is a corrupt file to us
-        raise ScanError(path, f"corrupt or unreadable {fmt}: {one_line(exc)}") from exc
+    with open_regular(path) as f:  # one descriptor for every read: the name is not looked up again
+        fmt = _sniff(path, f)
+        try:
+            if fmt == "TIFF":
+                return _probe_tiff(path, f, max_pixels=max_pixels, verify=verify)
+            return _probe_pillow(path, f, fmt, max_pixels=max_pixels, verify=verify)
+        except ScanError:
+            raise
+        except MemoryError:  # the estimate was short: still this scan's failure, not the batch's
+            raise ScanError(path, "not enough memory to decode it") from None
+        except Exception as exc:  # decoders raise many types; each is a corrupt file to us
+            raise ScanError(path, f"corrupt or unreadable {fmt}: {one_line(exc)}") from exc
 
 
 def one_line(exc: BaseException) -> str:
@@ -146,9 +255,10 @@ _TIFF_MODES = {
 }
 
 
-def _probe_tiff(path: Path, *, max_pixels: int, verify: bool) -> ScanInfo:
-    file_size = os.path.getsize(path)
-    with tifffile.TiffFile(path) as tif:
+def _probe_tiff(path: Path, f: BinaryIO, *, max_pixels: int, verify: bool) -> ScanInfo:
+    file_size = os.fstat(f.fileno()).st_size
+    f.seek(0)
+    with tifffile.TiffFile(f) as tif:
         pages = len(tif.pages)
         page = tif.pages.first
         width, height = int(page.imagewidth), int(page.imagelength)
@@ -167,6 +277,8 @@ def _probe_tiff(path: Path, *, max_pixels: int, verify: bool) -> ScanInfo:
             notes.append(f"multi-page TIFF with {pages} pages: the first page is the scan")
         tone, hue = "monochrome", None
         if verify or mode in ("rgb", "palette", "cmyk"):
+            needed = decoded_bytes(width, height, int(page.samplesperpixel), int(page.bitspersample))
+            check_memory(path, DECODE_COPIES * needed)
             pixels = page.asarray()  # a full decode: needed for colour modes and --verify
             if mode != "gray":
                 rgb = _tiff_rgb_preview(pixels, page, mode)
@@ -252,19 +364,20 @@ _PILLOW_MODES: dict[str, tuple[str, bool, int]] = {  # mode -> (colour mode, alp
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
-def _probe_pillow(path: Path, fmt: str, *, max_pixels: int, verify: bool) -> ScanInfo:
-    # We enforce our own limit (`max_pixels`) before decoding, so Pillow's fixed
+def _probe_pillow(path: Path, f: BinaryIO, fmt: str, *, max_pixels: int, verify: bool) -> ScanInfo:
+    # We enforce our own limits (`max_pixels`, and memory before decoding), so Pillow's fixed
     # decompression-bomb guard (about 179 megapixels) would only refuse real scans.
     Image.MAX_IMAGE_PIXELS = None
-    with Image.open(path) as im:
+    f.seek(0)
+    with Image.open(f) as im:
         width, height = im.size
         _check_pixels(path, width, height, max_pixels)
         if im.mode not in _PILLOW_MODES:
             raise ScanError(path, f"unsupported {fmt} colour mode {im.mode}")
         mode, has_alpha, bits = _PILLOW_MODES[im.mode]
         if fmt == "PNG":
-            bits, has_alpha = _png_header(path, has_alpha, "transparency" in im.info)
-        _check_complete(path, fmt)
+            bits, has_alpha = _png_header(f, has_alpha, "transparency" in im.info)
+        _check_complete(path, f, fmt)
         orientation = exif_orientation(im.info.get("exif"))
         dpi = im.info.get("dpi")
         icc = bool(im.info.get("icc_profile"))
@@ -272,14 +385,14 @@ def _probe_pillow(path: Path, fmt: str, *, max_pixels: int, verify: bool) -> Sca
         if mode == "gray":
             tone, hue = "monochrome", None
             if verify:
-                im.load()
+                _load(path, im)
         elif mode == "palette" and _palette_is_gray(im) and not verify:
             tone, hue = "monochrome", None
         else:
             if fmt == "JPEG" and not verify:
                 # Decode at 1/2..1/8 scale; the preview needs only about 64 pixels a side.
                 im.draft("RGB", (_PREVIEW_SIDE_PX // 2, _PREVIEW_SIDE_PX // 2))
-            im.load()
+            _load(path, im)
             preview = im.convert("RGB")
             preview.thumbnail((_PREVIEW_SIDE_PX, _PREVIEW_SIDE_PX), Image.Resampling.NEAREST)
             tone, hue = classify_tone(np.asarray(preview))
@@ -301,6 +414,13 @@ def _probe_pillow(path: Path, fmt: str, *, max_pixels: int, verify: bool) -> Sca
     )
 
 
+def _load(path: Path, im: Image.Image) -> None:
+    """Decode the whole image (at its draft size, for a JPEG given one) if memory allows."""
+    bits = _PILLOW_MODES[im.mode][2]
+    check_memory(path, DECODE_COPIES * decoded_bytes(im.width, im.height, len(im.getbands()), bits))
+    im.load()
+
+
 def exif_orientation(exif_bytes: bytes | None) -> int:
     """EXIF orientation (1..8) from the raw EXIF block read with the header.
 
@@ -314,34 +434,30 @@ def exif_orientation(exif_bytes: bytes | None) -> int:
     return orientation if 1 <= orientation <= 8 else 1
 
 
-def _png_header(path: Path, has_alpha: bool, has_trns: bool) -> tuple[int, bool]:
+def _png_header(f: BinaryIO, has_alpha: bool, has_trns: bool) -> tuple[int, bool]:
     """Bit depth and alpha from the PNG IHDR (Pillow opens 16-bit RGB as 8-bit)."""
-    with open(path, "rb") as f:
-        ihdr = f.read(33)
+    ihdr = os.pread(f.fileno(), 33, 0)  # pread: Pillow's place in the file stays where it was
     bit_depth, colour_type = ihdr[24], ihdr[25]
     return int(bit_depth), has_alpha or colour_type in (4, 6) or has_trns
 
 
-def _check_complete(path: Path, fmt: str) -> None:
+def _check_complete(path: Path, f: BinaryIO, fmt: str) -> None:
     """Cheap truncation checks: does the file end the way its format must?"""
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        f.seek(max(0, size - 4096))
-        tail = f.read()
+    size = os.fstat(f.fileno()).st_size
+    tail = os.pread(f.fileno(), 4096, max(0, size - 4096))
     if fmt == "JPEG" and b"\xff\xd9" not in tail:
         raise ScanError(path, "truncated JPEG: no end-of-image marker")
     if fmt == "PNG" and _PNG_IEND not in tail:
         raise ScanError(path, "truncated PNG: no IEND chunk")
     if fmt == "BMP":
-        expected = _bmp_expected_size(path)
+        expected = _bmp_expected_size(f)
         if expected is not None and size < expected:
             raise ScanError(path, "truncated BMP: pixel data shorter than the header says")
 
 
-def _bmp_expected_size(path: Path) -> int | None:
+def _bmp_expected_size(f: BinaryIO) -> int | None:
     """Bytes an uncompressed BMP must have (None for RLE-compressed ones)."""
-    with open(path, "rb") as f:
-        header = f.read(34)
+    header = os.pread(f.fileno(), 34, 0)
     offset = int.from_bytes(header[10:14], "little")
     width = int.from_bytes(header[18:22], "little", signed=True)
     height = int.from_bytes(header[22:26], "little", signed=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -238,3 +240,21 @@ def test_hints_edit_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"schema": "photochrom.hints/1", "points": [{"x": 500, "y": 5, "color": "#ff0000"}]}))
     outside = _run("hints", "edit", str(scan), "--hints", str(bad), "--no-browser", "--model", "ramp")
     assert outside.exit_code == 2 and "bad.json" in outside.output and "point 0" in outside.output
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_hints_validate_reports_hostile_files_and_never_hangs(tmp_path: Path) -> None:
+    from tests.hints.hostile import REASONS, in_thread, write_poisoned
+
+    folder = tmp_path / "hints"
+    write_poisoned(folder)
+    (folder / "good.json").write_text(json.dumps({"schema": "photochrom.hints/1", "points": [{"x": 1, "y": 1, "color": "#ffffff"}]}))
+    (folder / "not-a-file.json").mkdir()  # a folder matching *.json is walked into, not validated
+    result = in_thread(lambda: _run("hints", "validate", str(folder), "--db", str(tmp_path / "none.db"), "--json"), folder / "fifo.json")
+    assert result.exit_code == 1, result.stderr  # type: ignore[union-attr]
+    report = {Path(r["path"]).stem: r for r in json.loads(result.stdout)}  # type: ignore[union-attr]
+    assert sorted(report) == sorted([*REASONS, "good"])
+    assert report["good"]["ok"]
+    for name, expected in REASONS.items():
+        if name != "radius":  # a radius is checked against its scan, and this one is not catalogued
+            assert not report[name]["ok"] and report[name]["error"].startswith(str(folder / expected)), report[name]

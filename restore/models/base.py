@@ -30,6 +30,10 @@ class ModelError(Exception):
     """A model cannot be found or loaded; the message is one line for people."""
 
 
+class NonFiniteOutput(ModelError):
+    """A model returned NaN or infinite a*b*: its weights are most likely corrupt."""
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """What a model is, declared next to its implementation."""
@@ -76,6 +80,17 @@ def check_batch(spec: ModelSpec, l_bhw: np.ndarray, hint_ab_bhw2: np.ndarray, hi
         raise ValueError(f"{spec.name}: l_bhw must be B x {s} x {s} float32, got {l_bhw.shape} {l_bhw.dtype}")
     if hint_ab_bhw2.shape != l_bhw.shape + (2,) or hint_mask_bhw.shape != l_bhw.shape:
         raise ValueError(f"{spec.name}: hint arrays {hint_ab_bhw2.shape}, {hint_mask_bhw.shape} do not match {l_bhw.shape}")
+
+
+def check_output(spec: ModelSpec, ab: np.ndarray) -> np.ndarray:
+    """`ab` (a model's a*b*), after checking every value is finite.
+
+    Downstream, the recombination maps non-finite chroma to gray so that nothing can crash
+    its compiled loop; without this check a NaN from corrupt weights would quietly become a
+    gray result instead of a failure."""
+    if not np.isfinite(ab).all():
+        raise NonFiniteOutput(f"model {spec.name} produced non-finite colours (NaN/inf); its weights may be corrupt")
+    return ab
 
 
 def verified_weights(spec: ModelSpec, directory: Path = WEIGHTS_DIR) -> Path:

@@ -242,11 +242,26 @@ def _check_args(args: object, size: IColoriTSize) -> None:
     if not isinstance(values, Mapping):
         raise ModelError(f"not an {size.name} checkpoint: its 'args' is a {type(args).__name__}")
     model = values.get("model")
+    if model is not None and not isinstance(model, str):
+        raise ModelError(f"the checkpoint's recorded option model is {_kind(model)}, not a model name")
     if model is not None and model != size.official_model:
-        raise ModelError(f"the checkpoint is of {model!r}, {size.name} is {size.official_model!r}")
+        raise ModelError(f"the checkpoint was trained with model={model!r}; {size.name} is {size.official_model!r}")
     for key, needed in REQUIRED_ARGS.items():
-        if key in values and values[key] != needed:
-            raise ModelError(f"the checkpoint was trained with {key}={values[key]!r}; {size.name} implements {key}={needed!r}")
+        if key not in values:
+            continue
+        value = values[key]
+        # Exact types first: argparse records plain bools, ints and strings, and comparing
+        # anything else (a tensor, an array) may not give a bool at all.
+        if type(value) is not type(needed):
+            raise ModelError(f"the checkpoint's recorded option {key} is {_kind(value)}, not {type(needed).__name__} {needed!r}")
+        if value != needed:
+            raise ModelError(f"the checkpoint was trained with {key}={value!r}; {size.name} implements {key}={needed!r}")
+
+
+def _kind(value: object) -> str:
+    """What a recorded option holds, for a message: its type, and its value when short."""
+    text = repr(value) if isinstance(value, (bool, int, float, str, type(None))) else ""
+    return f"a {type(value).__name__}" + (f" ({text[:40]})" if text else "")
 
 
 def check_position_indices(state: Mapping[str, torch.Tensor], what: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -86,21 +87,32 @@ def models_dir() -> Path:
     return data_home / "photochrom" / "models"
 
 
+def import_command(name: str) -> str:
+    return f"`photochrom models import {name} FILE`"
+
+
 def manifest(name: str) -> dict[str, object] | None:
     """The installed weights' record (sha256, source, imported_at), or None."""
     path = models_dir() / f"{name}.json"
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: unreadable manifest of model {name!r} ({exc}); import the model again") from exc
+        raise ModelError(f"{path}: unreadable manifest of model {name!r} ({exc}); import it again: {import_command(name)}") from exc
+    sha256 = record.get("sha256") if isinstance(record, dict) else None
+    if not (isinstance(sha256, str) and re.fullmatch(r"[0-9a-f]{64}", sha256)):
+        raise ModelError(f"{path}: manifest of model {name!r} records no SHA-256 of its weights; import it again: {import_command(name)}")
+    return record
 
 
 def installed_spec(spec: Spec) -> Spec:
     """`spec` (a model's or a detector's) with the SHA-256 of the weights installed for it
-    (None when not installed)."""
-    record = manifest(spec.name)
+    (None when not installed, or when its manifest is damaged: `check_installed` says so)."""
+    try:
+        record = manifest(spec.name)
+    except ModelError:
+        record = None
     return replace(spec, weights_sha256=str(record["sha256"]) if record else None)
 
 
@@ -118,6 +130,14 @@ def strict_load(module: nn.Module, state_dict: Mapping[str, torch.Tensor], what:
             shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
             raise ModelError(f"{what}: tensor {key} has shape {shape}, the architecture needs {tuple(expected[key].shape)}")
     module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state_dict.items()}, strict=True)
+
+
+def check_finite(state: Mapping[str, torch.Tensor], what: str) -> None:
+    """Raise ModelError naming the first tensor that holds NaN or infinity: such weights
+    load, and the network then computes NaN, which would come out as gray images."""
+    for key, tensor in state.items():
+        if (tensor.is_floating_point() or tensor.is_complex()) and not bool(torch.isfinite(tensor).all()):
+            raise ModelError(f"{what}: tensor '{key}' holds NaN/inf values; not imported")
 
 
 def _read_checkpoint(path: Path, importable: Importable) -> object:
@@ -145,6 +165,7 @@ def import_checkpoint(name: str, source: Path) -> dict[str, object]:
     except ModelError as exc:
         raise ModelError(f"{source}: {exc}") from exc
     strict_load(importable.build(), state, f"{source}")
+    check_finite(state, f"{source}")
     folder = models_dir()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}.pt"
@@ -169,12 +190,15 @@ def check_installed(name: str, download: str | None = None, kind: str = "model")
     if they are missing or damaged."""
     record = manifest(name)
     if record is None:
-        where = f": download it ({download}) and run `photochrom models import {name} FILE`" if download else ""
+        where = f": download it ({download}) and run {import_command(name)}" if download else ""
         raise ModelError(f"{kind} {name!r} is not installed{where}")
     path = models_dir() / f"{name}.pt"
     if not path.is_file():
-        raise ModelError(f"{path}: weights of {kind} {name!r} are missing; import them again")
-    check_sha256(path, str(record["sha256"]), "the imported")
+        raise ModelError(f"{path}: weights of {kind} {name!r} are missing; import them again: {import_command(name)}")
+    try:
+        check_sha256(path, str(record["sha256"]), "the imported")
+    except ModelError as exc:
+        raise ModelError(f"{exc}; import it again: {import_command(name)}") from None
     return path
 
 

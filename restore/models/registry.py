@@ -11,7 +11,7 @@ import os
 import pkgutil
 from collections.abc import Callable
 
-from restore.models.base import Colorizer, ModelError, ModelSpec
+from restore.models.base import Colorizer, ModelError, ModelSpec, verified_weights
 
 _FACTORIES: dict[str, tuple[ModelSpec, Callable[[], Colorizer]]] = {}
 _LOADED = False
@@ -62,6 +62,21 @@ def get_spec(name: str) -> ModelSpec:
         from restore.models.imported import installed_spec
 
         return installed_spec(spec)
+    return spec
+
+
+def usable_spec(name: str) -> ModelSpec:
+    """The model's spec, after checking that its weights are there and intact (shipped ones
+    against their declared SHA-256, imported ones against their manifest): what a command
+    checks before it starts, so that a model it cannot load is one line saying what to do
+    (ModelError), not a failure of every scan."""
+    spec = get_spec(name)
+    if spec.download is not None:
+        from restore.models.imported import check_installed
+
+        check_installed(name, spec.download)
+    elif spec.weights_file is not None:
+        verified_weights(spec)
     return spec
 
 

@@ -1,12 +1,15 @@
 """Curator hints in restore jobs: a changed hint file makes a new result and the old one
-stays; an invalid hint file fails its scan alone; hint files are recorded in the catalog."""
+stays; an invalid hint file fails its scan alone, hostile ones (NaN, huge numbers, deep
+nesting, a FIFO) included; hint files are recorded in the catalog."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from sqlalchemy import select
 
@@ -18,6 +21,7 @@ from jobs.run import JobSettings, create_restore_job, run_job
 from restore.colour import rgb_to_lab
 from restore.pipeline import RestoreSettings
 from tests.conftest import gray_u8
+from tests.hints.hostile import POISONED, REASONS, in_thread, write_poisoned
 
 
 def _hints(folder: Path, stem: str, colour: object, x: float = 0.5) -> Path:
@@ -82,3 +86,51 @@ def test_an_invalid_hint_file_fails_its_scan_alone(tmp_path: Path) -> None:
     assert summary.done == 1
     expected = str(hints / "a.json") + ': point 0: bad colour "#12345z"'
     assert summary.failed[0]["reason"].startswith(expected)
+
+
+# -- poisoned hint files (issue 16): each fails its own scan, the job goes on -----------------
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_poisoned_hint_files_fail_their_scans_alone(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    names = [*POISONED, "fifo", "good", "plain"]
+    for i, name in enumerate(names):
+        Image.fromarray(gray_u8(40 + i, 50)).save(archive / f"{name}.png")  # sizes differ: no two scans alike
+    hints = tmp_path / "hints"
+    write_poisoned(hints)
+    _hints(hints, "good", {"lab": [50, 20, 12]})
+
+    def restore():  # noqa: ANN202
+        with open_catalog(tmp_path / "archive.db") as catalog:
+            ingest(catalog, [archive])
+            return _restore(catalog, tmp_path, "out", hints)[0]
+
+    summary = in_thread(restore, hints / "fifo.json")
+    assert summary.done == 2 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png", "plain.png"]
+    reasons = sorted(f["reason"] for f in summary.failed)
+    assert len(reasons) == len(REASONS)
+    for reason, expected in zip(reasons, sorted(str(hints / r) for r in REASONS.values())):
+        assert reason.startswith(expected) and "\n" not in reason, (reason, expected)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_hint_file_turned_fifo_after_the_job_was_made_fails_its_task(tmp_path: Path) -> None:
+    """The worker reads the hint file again: there too only a regular file is opened."""
+    archive = _archive(tmp_path, "a", "b")
+    hints = tmp_path / "hints"
+    path = _hints(hints, "a", "#7a9cc6")
+    with open_catalog(tmp_path / "archive.db") as catalog:
+        ingest(catalog, [archive])
+        settings = JobSettings(restore=RestoreSettings(model="ramp"), out_dir=str(tmp_path / "out"), hints_dir=str(hints))
+        job_id, _ = create_restore_job(catalog, settings)
+    path.unlink()
+    os.mkfifo(path)
+
+    def run():  # noqa: ANN202
+        with open_catalog(tmp_path / "archive.db") as catalog:
+            return run_job(catalog, job_id, scheduler="synchronous")
+
+    summary = in_thread(run, path)
+    assert summary.done == 1
+    assert [f["reason"] for f in summary.failed] == [f"{path}: is a FIFO, not a regular file; only regular files are read"]

@@ -63,6 +63,22 @@ class PatchMean:
         return out
 
 
+NOT_FINITE = ModelSpec(**{**RAMP_SPEC.__dict__, "name": "test-nan", "description": "ramp, with one NaN a*b* value per output (corrupt weights)"})
+
+
+@register(NOT_FINITE)
+class NotFinite:
+    """What a network with a NaN among its weights gives: mostly sane colours, and NaN
+    somewhere (one value is enough for the result to be wrong)."""
+
+    spec = NOT_FINITE
+
+    def colorize(self, l_bhw: np.ndarray, hint_ab: np.ndarray, hint_mask: np.ndarray) -> np.ndarray:
+        out = ramp_colours(l_bhw, hint_ab, hint_mask)
+        out[:, l_bhw.shape[1] // 2, l_bhw.shape[2] // 2, 0] = np.nan
+        return out
+
+
 #: Ellipses (centre x, centre y, half width, half height) as fractions of the image: the
 #: test detectors find exactly these, and tests draw bright figures there.
 ONE_FIGURE = ((0.45, 0.5, 0.14, 0.3),)

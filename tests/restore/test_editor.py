@@ -8,14 +8,20 @@ import io
 import json
 import socket
 import threading
+import time
+import traceback
 from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from hints.schema import SCHEMA_ID, load_hint_file, resolve
-from restore.editor import TOKEN_HEADER, make_server
+from restore.editor import MAX_BODY_BYTES, TOKEN_HEADER, make_server
+from tests.hints.strategies import documents, encode, json_values
 
 WIDTH, HEIGHT = 96, 64
 
@@ -30,7 +36,11 @@ def scan(tmp_path: Path) -> Path:
 
 def _serve(scan: Path, hints: Path | None = None):  # noqa: ANN202
     server = make_server(scan, hints, model="ramp")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # What the server would print as a traceback (an exception out of a handler) is kept
+    # here instead, and every test using the `server` fixture ends by checking it is empty.
+    server.tracebacks = []
+    server.handle_error = lambda request, address: server.tracebacks.append("".join(traceback.format_exc()))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)  # quick to shut down
     thread.start()
     return server
 
@@ -41,6 +51,7 @@ def server(scan: Path):  # noqa: ANN201
     yield server
     server.shutdown()
     server.server_close()
+    assert server.tracebacks == []
 
 
 def _request(server, method: str, path: str, body: bytes | None = None, token: str | None = "ok", host: str | None = None):  # noqa: ANN001, ANN202
@@ -308,3 +319,175 @@ def test_render_is_the_full_resolution_result_and_writes_nothing(server, scan: P
     expected = colorize(session.scan, session.model, session.settings, hints=[Hint(70, 30, colour_to_ab("#ff0000"), 4)])
     assert np.abs(rgb - expected.astype(int)).mean() < 2
     assert sorted(scan.parent.rglob("*")) == before
+
+
+# -- hostile requests (issue 16): a one-line JSON 4xx each, never a dropped connection or a
+# traceback in the server -----------------------------------------------------------------
+
+
+def _one_line_error(status: int, data: bytes, expected_status: int | tuple[int, ...] = 400) -> str:
+    statuses = expected_status if isinstance(expected_status, tuple) else (expected_status,)
+    assert status in statuses, (status, data[:200])
+    error = json.loads(data)["error"]
+    assert isinstance(error, str) and "\n" not in error and len(error) < 400
+    return error
+
+
+HOSTILE_BODIES = [
+    ("NaN", b'{"points": [{"x": NaN, "y": 1, "color": "#ff0000"}]}', "point 0: x: NaN is not allowed"),
+    ("NaN colour", b'[{"x": 1, "y": 1, "color": {"lab": [50, NaN, 0]}}]', "color.lab[1]: NaN is not allowed"),
+    ("Infinity radius", b'[{"x": 1, "y": 1, "color": "#ff0000", "radius": Infinity}]', "radius: Infinity is not allowed"),
+    ("1e400", b'[{"x": 1e400, "y": 1, "color": "#ff0000"}]', "1e400 is not allowed"),
+    ("400 digits", b'[{"x": 1' + b"0" * 400 + b', "y": 1, "color": "#ff0000"}]', "an integer of 401 digits"),
+    ("5000 digits", b'[{"x": 1' + b"0" * 5000 + b', "y": 1, "color": "#ff0000"}]', "an integer of 5001 digits"),
+    ("deep", b"[" * 100_000, "nested deeper than 32 levels"),
+    ("deep closed", b"[" * 50_000 + b"]" * 50_000, "nested deeper than 32 levels"),
+    ("radius beyond the image", b'[{"x": 1, "y": 1, "color": "#ff0000", "radius": 1e9}]', "radius 1e+09 is larger than the image"),
+    ("too many points", json.dumps([{"x": 1, "y": 1, "color": "#ff0000"}] * 1001).encode(), "1001 points"),
+    ("a number", b"5", "expected a hint document"),
+    ("a string", b'"points"', "expected a hint document"),
+    ("null", b"null", "expected a hint document"),
+    ("points not a list", b'{"points": 5}', "points: 5 is not of type 'array'"),
+    ("a point not an object", b"[5]", "point 0: 5 is not of type 'object'"),
+    ("schema not a string", b'{"schema": 5, "points": []}', "schema must be"),
+    ("image not an object", b'{"image": 5, "points": []}', "image: 5 is not of type 'object'"),
+    ("not UTF-8", b"\xff\xfe\xfd{", "not valid JSON"),
+    ("lone surrogate", b'[{"x": 1, "y": 1, "color": "#ff0000", "note": "\\udfff"}]', "note: a string holds an unpaired surrogate"),
+    ("empty", b"", "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "expected"), HOSTILE_BODIES, ids=[c[0] for c in HOSTILE_BODIES])
+def test_hostile_bodies_are_one_line_400s(server, scan: Path, case: str, body: bytes, expected: str) -> None:  # noqa: ANN001
+    for endpoint in ("/api/preview", "/api/render", "/api/save"):
+        status, data = _request(server, "POST", endpoint, body)
+        assert expected in _one_line_error(status, data), endpoint
+    assert not (scan.parent / "hints").exists()
+
+
+def _raw(server, request: bytes, pause: float = 0.0) -> tuple[int, dict[str, str], bytes]:  # noqa: ANN001
+    """Send bytes as they are; the response's status, headers and body (which must arrive
+    whole: a reset connection fails the test)."""
+    with socket.create_connection(server.server_address[:2], timeout=30) as conn:
+        conn.sendall(request)
+        if pause:
+            time.sleep(pause)
+        reader = conn.makefile("rb")
+        status = int(reader.readline().split()[1])
+        headers = {}
+        while (line := reader.readline().decode("latin-1").strip()):
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return status, headers, reader.read(int(headers["content-length"]))
+
+
+def _head(server, *lines: str, path: str = "/api/preview") -> bytes:  # noqa: ANN001
+    port = server.server_address[1]
+    return "\r\n".join([f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"{TOKEN_HEADER}: {server.token}", *lines, "", ""]).encode()
+
+
+BODY = b'{"points": []}'
+
+
+@pytest.mark.parametrize(
+    ("case", "lines", "body", "expected_status", "expected"),
+    [
+        ("not a number", ["Content-Length: ten"], BODY, 400, "Content-Length must be a number of bytes, got 'ten'"),
+        ("negative", ["Content-Length: -5"], BODY, 400, "Content-Length must be a number of bytes, got '-5'"),
+        ("underscore", ["Content-Length: 1_4"], BODY, 400, "Content-Length must be a number of bytes"),
+        ("huge number", ["Content-Length: " + "9" * 5000], BODY, 413, "request body over"),
+        ("over the limit", [f"Content-Length: {MAX_BODY_BYTES + 1}"], BODY, 413, "request body over"),
+        ("two lengths", ["Content-Length: 14", "Content-Length: 15"], BODY, 400, "Content-Length given more than once"),
+        ("missing", [], BODY, 411, "a POST needs a Content-Length"),
+        ("chunked", ["Transfer-Encoding: chunked"], b"e\r\n" + BODY + b"\r\n0\r\n\r\n", 411, "a POST needs a Content-Length"),
+    ],
+)
+def test_a_bad_content_length_is_a_4xx_not_a_dropped_connection(  # noqa: PLR0913
+    server, case: str, lines: list[str], body: bytes, expected_status: int, expected: str  # noqa: ANN001
+) -> None:
+    status, headers, data = _raw(server, _head(server, *lines) + body)
+    assert expected in _one_line_error(status, data, expected_status)
+    assert headers.get("connection") == "close"  # what follows the headers cannot be trusted as a request
+    assert _request(server, "GET", "/api/scan")[0] == 200  # and the server goes on
+
+
+def test_a_body_shorter_than_its_length_times_out_with_408(server, monkeypatch) -> None:  # noqa: ANN001
+    from restore import editor
+
+    monkeypatch.setattr(editor._Handler, "timeout", 1.0)
+    status, _, data = _raw(server, _head(server, "Content-Length: 100") + BODY)
+    assert "request body not received" in _one_line_error(status, data, 408)
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    ["PUT /api/save HTTP/1.1", "DELETE / HTTP/1.1", "GET /api/scan HTTP/9.9", "GARBAGE", "GET /" + "a" * 70_000 + " HTTP/1.1"],
+)
+def test_malformed_requests_get_json_errors(server, request_line: str) -> None:  # noqa: ANN001
+    port = server.server_address[1]
+    status, _, data = _raw(server, f"{request_line}\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n".encode())
+    _one_line_error(status, data, (400, 405, 414, 505))
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/api/image?x=" + "9" * 5000 + "&y=0&w=1&h=1", "x is out of range"),
+        ("/api/image?x=0&y=0&w=" + "9" * 19 + "&h=1", "is not inside the image"),
+        ("/api/image?x=0&y=0&w=" + "9" * 30 + "&h=1", "w is out of range: more than 20 digits"),
+        ("/api/image?x=0&y=0&w=10&h=10&long=-1", "long must be between"),
+        ("/api/image?x=1e3&y=0&w=1&h=1", "x must be an integer, got '1e3'"),
+        ("/api/image?x=%EF%BC%91&y=0&w=1&h=1", "x must be an integer"),  # a full-width digit one
+        ("/api/image?x=%ff&y=0&w=1&h=1", "x must be an integer"),
+        ("/api/lightness?x=NaN&y=0", "x must be an integer, got 'NaN'"),
+        ("/api/lightness?x=-" + "9" * 40 + "&y=0", "x is out of range"),
+        ("/api/lightness?x=-" + "9" * 19 + "&y=0", "is outside the image"),
+        ("/api/lightness?x=1_0&y=0", "x must be an integer, got '1_0'"),
+    ],
+)
+def test_hostile_queries_are_one_line_400s(server, path: str, expected: str) -> None:  # noqa: ANN001
+    status, data = _request(server, "GET", path)
+    assert expected in _one_line_error(status, data)
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory):  # noqa: ANN001, ANN201
+    """One server for the property tests (hypothesis runs each test many times)."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    x = np.linspace(40, 200, WIDTH)[None, :] + np.zeros((HEIGHT, 1))
+    Image.fromarray(x.astype(np.uint8), "L").save(folder / "street.png")
+    server = _serve(folder / "street.png")
+    yield server
+    server.shutdown()
+    server.server_close()
+    assert server.tracebacks == []
+
+
+def _answered(status: int, data: bytes) -> None:
+    assert 200 <= status < 300 or 400 <= status < 500, (status, data[:200])
+    if status >= 400:
+        _one_line_error(status, data, status)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=(documents | json_values).map(encode).map(str.encode) | st.binary(max_size=64),
+    endpoint=st.sampled_from(["/api/preview", "/api/render", "/api/save"]),
+)
+def test_any_body_gets_a_2xx_or_a_one_line_4xx(shared_server, body: bytes, endpoint: str) -> None:  # noqa: ANN001
+    _answered(*_request(shared_server, "POST", endpoint, body))
+    assert shared_server.tracebacks == []
+
+
+_query_values = st.one_of(
+    st.integers(min_value=-(10**40), max_value=10**40).map(str), st.text(max_size=12),
+    st.sampled_from(["NaN", "inf", "1e3", "9" * 5000, "", "%ff", "0x10"]),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(["/api/image", "/api/lightness", "/api/scan"]),
+       query=st.dictionaries(st.sampled_from(["x", "y", "w", "h", "long", "zoom"]), _query_values, max_size=6))
+def test_any_query_gets_a_2xx_or_a_one_line_4xx(shared_server, route: str, query: dict[str, str]) -> None:  # noqa: ANN001
+    _answered(*_request(shared_server, "GET", f"{route}?{urlencode(query)}" if query else route))
+    assert shared_server.tracebacks == []
