@@ -154,6 +154,8 @@ def run_task(spec: TaskSpec) -> TaskOutcome:
         return TaskOutcome(spec.task_id, "failed", reason=f"{exc.filename or source}: {exc.strerror or exc}")
     except (ScanError, HintError) as exc:
         return TaskOutcome(spec.task_id, "failed", reason=str(exc))
+    except ModelError as exc:  # its weights vanished or changed after the job was created: retrying would not help
+        return TaskOutcome(spec.task_id, "failed", reason=f"--model {spec.settings.model}: {exc}")
     except SkipScan as exc:
         return TaskOutcome(spec.task_id, "skipped", reason=str(exc))
     return TaskOutcome(

@@ -134,6 +134,17 @@ def test_a_dying_worker_fails_only_its_scan(catalog, tmp_path: Path, monkeypatch
     assert events.count("retry") == 1 and events[-1] == "finished"
 
 
+def test_a_model_that_cannot_load_fails_each_scan_with_the_reason_without_retrying(catalog, tmp_path: Path) -> None:
+    _archive(tmp_path / "archive", 2)
+    ingest(catalog, [tmp_path / "archive"])
+    settings = JobSettings(restore=RestoreSettings(model="test-unloadable"), out_dir=str(tmp_path / "out"))
+    job_id, _ = create_restore_job(catalog, settings)
+    summary = run_job(catalog, job_id, scheduler="synchronous")
+    assert summary.done == 0 and len(summary.failed) == 2
+    assert all(f["reason"] == "--model test-unloadable: weights of model 'test-unloadable' are missing; import them again" for f in summary.failed)
+    assert "retry" not in [e["kind"] for e in show_job(catalog, job_id)["events"]]
+
+
 def _task_counts(db: Path) -> dict[str, int]:
     con = sqlite3.connect(db)
     try:

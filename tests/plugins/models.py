@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from restore.models.base import ModelSpec
+from restore.models.base import ModelError, ModelSpec
 from restore.models.detectors import DetectorSpec, Instance, register_detector
 from restore.models.ramp import SPEC as RAMP_SPEC
 from restore.models.ramp import ramp_colours
@@ -36,6 +36,19 @@ class Crash:
         if float(l_bhw.mean()) < CRASH_BELOW_L:
             os._exit(17)  # as a segfault or the OOM killer would: no exception, the process is gone
         return ramp_colours(l_bhw, hint_ab, hint_mask)
+
+
+UNLOADABLE = ModelSpec(**{**RAMP_SPEC.__dict__, "name": "test-unloadable", "description": "ramp whose weights are gone"})
+
+
+@register(UNLOADABLE)
+class Unloadable:
+    """As a model whose weights were deleted after its job was created: loading it fails."""
+
+    spec = UNLOADABLE
+
+    def __init__(self) -> None:
+        raise ModelError("weights of model 'test-unloadable' are missing; import them again")
 
 
 PATCH_MEAN = ModelSpec(
