@@ -147,10 +147,10 @@ def _check_detector(name: str) -> None:
 
 def _show(text: object) -> str:
     """User-controlled text (a path, a reason naming one, a note) for a rich console line: one
-    line of valid UTF-8 (see restore.names.printable) in which "[" is not markup."""
+    line of valid UTF-8 (see restore.scanio.names.printable) in which "[" is not markup."""
     from rich.markup import escape
 
-    from restore.names import printable
+    from restore.scanio.names import printable
 
     return escape(printable(str(text)))
 
@@ -159,7 +159,7 @@ def _cell(text: object):  # noqa: ANN202 - a rich Text
     """User-controlled text for a table cell: shown as it is, never read as markup."""
     from rich.text import Text
 
-    from restore.names import printable
+    from restore.scanio.names import printable
 
     return Text(printable(str(text)))
 
@@ -201,7 +201,7 @@ def _print_json(document: object) -> None:
     # Valid UTF-8 whatever the file names: bytes that are not UTF-8 are written as the text
     # \xNN, as in the other output (JSON's own \udcNN escapes would be lone surrogates,
     # which many parsers refuse).
-    from restore.names import valid_document
+    from restore.scanio.names import valid_document
 
     sys.stdout.write(json.dumps(valid_document(document), indent=2, ensure_ascii=False) + "\n")
 
@@ -238,7 +238,7 @@ def ingest(
 
     from catalog.ingest import IngestSettings
     from catalog.ingest import ingest as run_ingest
-    from restore.files import SourceError, check_sources
+    from restore.scanio.files import SourceError, check_sources
 
     settings = IngestSettings(max_pixels=max_pixels, verify=verify, workers=workers)
     try:
@@ -445,7 +445,7 @@ def colorize(
     as_json: JsonOption = False,
 ) -> None:
     """One-off: colorize files or folders into OUT/<stem>.<ext>, without a catalog."""
-    from restore.files import SourceError
+    from restore.scanio.files import SourceError
     from restore.oneoff import colorize_files
 
     _check_model(model)
@@ -515,7 +515,7 @@ def jobs_show(job_id: Annotated[int, typer.Argument(metavar="ID")], db: DbOption
         return
     from rich.console import Console
 
-    from restore.names import valid_document
+    from restore.scanio.names import valid_document
 
     console = Console(soft_wrap=True, highlight=False)
     console.print(f"job {detail['id']} ({detail['status']}), created {detail['created_at']}, output {_show(detail['out_dir'])}")
@@ -616,8 +616,8 @@ def hints_template(
 
     path = Path(scan)
     if path.is_file():
-        from restore.files import file_sha256
-        from restore.scans import ScanError, probe
+        from restore.scanio.files import file_sha256
+        from restore.scanio.probe import ScanError, probe
 
         try:
             info = probe(path)
@@ -657,7 +657,7 @@ def hints_edit(
     """Edit a scan's hint file in the browser, with live colorized previews (local only, token-protected)."""
     from hints.schema import HintError
     from restore.editor import make_server
-    from restore.scans import ScanError
+    from restore.scanio.probe import ScanError
 
     if not scan.is_file():
         _fail(f"{scan}: no such file")

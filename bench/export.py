@@ -27,7 +27,7 @@ from catalog.db import open_catalog  # noqa: E402
 from catalog.export import export  # noqa: E402
 from catalog.ingest import ingest  # noqa: E402
 from catalog.models import Job, JobStatus, Scan, Task, TaskStatus, utcnow  # noqa: E402
-from restore.output import Provenance, xmp_packet  # noqa: E402
+from restore.scanio.write import Provenance, xmp_packet  # noqa: E402
 
 H, W = 480, 640
 

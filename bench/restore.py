@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from restore.models.registry import create_model  # noqa: E402
 from restore.pipeline import RestoreSettings, working_size  # noqa: E402
-from restore.pixels import read_scan  # noqa: E402
+from restore.scanio.read import read_scan  # noqa: E402
 
 CLI = [sys.executable, "-m", "cli"]
 

@@ -22,9 +22,9 @@ from catalog.export_iiif import collection, manifest
 from catalog.export_images import derive, display_size
 from catalog.export_site import copy_assets, index_page, scan_page
 from catalog.models import Job, JobEvent, Scan, Task, TaskStatus
-from restore.files import file_sha256
-from restore.names import valid_document
-from restore.output import PHOTOCHROM_XMP_NS, write_atomically
+from restore.scanio.files import file_sha256
+from restore.scanio.names import valid_document
+from restore.scanio.write import PHOTOCHROM_XMP_NS, write_atomically
 
 AI_LABEL = "AI-colorized"
 STATE_FILE = ".photochrom-export.json"
@@ -335,7 +335,7 @@ def _rows(record: dict) -> list[dict[str, object]]:
 
 def _write_text_files(site: Path, records: list[dict], rows: list[dict], base_url: str) -> int:
     """Write every catalog, page and manifest file whose bytes changed; return how many.
-    A file name's bytes that are not UTF-8 are written as `\\xNN` (restore.names)."""
+    A file name's bytes that are not UTF-8 are written as `\\xNN` (restore.scanio.names)."""
     records, rows = valid_document(records), valid_document(rows)  # type: ignore[assignment]
     files: dict[str, str] = {}
     buffer = io.StringIO()

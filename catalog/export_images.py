@@ -12,9 +12,9 @@ import numpy as np
 import tifffile
 from PIL import Image, ImageCms, ImageOps
 
-from restore.output import write_atomically
-from restore.pixels import fit_long_side, upright
-from restore.scans import sniff_format
+from restore.scanio.write import write_atomically
+from restore.scanio.read import fit_long_side, upright
+from restore.scanio.probe import sniff_format
 
 WEB_JPEG_QUALITY = 85
 THUMBNAIL_PX = 256  # long side of a thumbnail

@@ -9,7 +9,7 @@ from html import escape
 from importlib.resources import files
 from pathlib import Path
 
-from restore.names import valid_document
+from restore.scanio.names import valid_document
 
 AI_LABEL = "AI-colorized"
 ASSETS = files("catalog") / "export_assets"

@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from catalog.db import Catalog
 from catalog.models import Event, EventKind, IngestRun, Location, Outcome, Scan, ScanStatus, utcnow
-from restore.files import Candidate, Failure, SourceError, find_scan_files
-from restore.scans import DEFAULT_MAX_PIXELS, NotRegularFile, ScanError, ScanInfo, open_regular, probe
+from restore.scanio.files import Candidate, Failure, SourceError, find_scan_files
+from restore.scanio.probe import DEFAULT_MAX_PIXELS, NotRegularFile, ScanError, ScanInfo, open_regular, probe
 
 # Commit at least this often, so a crash loses little and other writers get a turn.
 _BATCH_FILES = 64

@@ -35,7 +35,7 @@ from jobs.worker import TaskOutcome, TaskSpec
 from restore.instances import usable_instances
 from restore.models.detectors import get_detector_spec
 from restore.models.registry import get_spec
-from restore.output import TEMPORARY_PATTERN
+from restore.scanio.write import TEMPORARY_PATTERN
 from restore.pipeline import RestoreSettings, output_name
 
 DEFAULT_RETRIES = 2  # a scan whose worker dies is tried 1 + this many times

@@ -28,14 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from hints.schema import HintError, load_hint_file
-from restore.files import file_sha256
+from restore.scanio.files import file_sha256
 from restore.instances import Batch, InstancePass, run_inline
 from restore.models.base import Colorizer, ModelError
 from restore.models.detectors import shared_detector
 from restore.models.registry import get_spec, shared_model
-from restore.output import OutputClaimed, result_provenance
+from restore.scanio.write import OutputClaimed, result_provenance
 from restore.pipeline import RestoreSettings, SkipScan, restore_file
-from restore.scans import ScanError
+from restore.scanio.probe import ScanError
 
 
 @dataclass(frozen=True)

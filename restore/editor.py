@@ -48,9 +48,9 @@ from PIL import Image
 from hints.schema import SCHEMA_ID, Hint, HintError, HintFile, default_radius, parse_hint_document, resolve
 from hints.untrusted import MAX_FILE_BYTES, MAX_INTEGER_DIGITS, decode_json, read_regular_file, short
 from restore.colour import lightness_to_gray
-from restore.files import file_sha256
-from restore.output import write_atomically
-from restore.pixels import ScanPixels, fit_long_side, read_scan
+from restore.scanio.files import file_sha256
+from restore.scanio.write import write_atomically
+from restore.scanio.read import ScanPixels, fit_long_side, read_scan
 
 IMAGE_LONG_SIDE = 1600
 PREVIEW_LONG_SIDE = 512

@@ -36,7 +36,7 @@ from PIL import Image
 
 from hints.schema import load_hint_file
 from restore.colour import lab_to_rgb, lightness_to_gray, rgb_to_lab
-from restore.files import PHOTO_SUFFIXES, photo_files
+from restore.scanio.files import PHOTO_SUFFIXES, photo_files
 from restore.models.registry import shared_model
 from restore.pipeline import DEFAULT_SATURATION, RestoreSettings, restore_file
 

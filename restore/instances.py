@@ -45,7 +45,7 @@ from hints.schema import Hint
 from restore.detections import Detections
 from restore.models.base import Colorizer, ModelSpec
 from restore.models.detectors import Detector, Instance, detector_problem
-from restore.pixels import fit_long_side
+from restore.scanio.read import fit_long_side
 
 DEFAULT_DETECTOR = "maskrcnn_resnet50_fpn"
 #: Each side of a crop adds this fraction of the box's long side as context for the model.

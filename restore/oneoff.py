@@ -13,13 +13,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hints.schema import HintError, find_hint_file, load_hint_file
-from restore.files import Failure, SourceError, file_sha256, find_scan_files
+from restore.scanio.files import Failure, SourceError, file_sha256, find_scan_files
 from restore.instances import InstancePass, usable_instances
 from restore.models.detectors import create_detector
 from restore.models.registry import create_model
-from restore.output import RESULT_MARKER, OutputClaimed, file_contains
+from restore.scanio.write import RESULT_MARKER, OutputClaimed, file_contains
 from restore.pipeline import RestoreSettings, SkipScan, output_name, restore_file
-from restore.scans import ScanError
+from restore.scanio.probe import ScanError
 
 
 @dataclass

@@ -18,7 +18,7 @@ upsampling, recombination with the scan's own lightness, saturation, and writing
 5. Saturation: chroma times `saturation`, full in midtones, fading to none at black and
    white (gain = 1 + (saturation - 1) * 4x(1 - x), x = L*/100); then the hints are made
    to hold (restore/hold.py), whatever the model did with them.
-6. Written in the scan's format and depth (restore/output.py); an uncompressed TIFF strip
+6. Written in the scan's format and depth (restore/scanio/write.py); an uncompressed TIFF strip
    by strip as step 4 makes the strips, the others once the whole image is made.
 """
 
@@ -42,10 +42,10 @@ from restore.detections import Detections
 from restore.hold import MIN_SPREAD_PX, SPREAD_RADII, hold_hints, sample
 from restore.instances import InstancePass, InstanceSettings, colorize_instances
 from restore.models.base import Colorizer, ModelSpec, NonFiniteOutput, check_output
-from restore.output import FORMAT_EXTENSIONS, Provenance, write_result
-from restore.pixels import ScanPixels, fit_long_side, read_scan
-from restore.result_rows import streams_rows, tiff_rows
-from restore.scans import ScanError
+from restore.scanio.write import FORMAT_EXTENSIONS, Provenance, write_result
+from restore.scanio.read import ScanPixels, fit_long_side, read_scan
+from restore.scanio.rows import streams_rows, tiff_rows
+from restore.scanio.probe import ScanError
 from restore.threads import run_threaded
 
 DEFAULT_SATURATION = 1.15
@@ -156,7 +156,7 @@ def restore_file(
     """Colorize the scan at `source` into `destination` (see the module docstring).
 
     An existing file at `destination` is replaced only with `replace`; otherwise the
-    result is not published and OutputClaimed is raised (restore.output.publish).
+    result is not published and OutputClaimed is raised (restore.scanio.write.publish).
 
     `instance_pass` (the detector, and how to run model batches) is required when
     `settings.instances` is set, and unused otherwise.

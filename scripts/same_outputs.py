@@ -75,7 +75,7 @@ def _pixels(path: Path) -> np.ndarray:
 
 
 def _provenance(path: Path) -> dict[str, str]:
-    from restore.output import result_provenance  # noqa: PLC0415 - the side being checked is the current tree
+    from restore.scanio.write import result_provenance  # noqa: PLC0415 - the side being checked is the current tree
 
     fields = dict(result_provenance(path) or {})
     fields.pop("Tool", None)

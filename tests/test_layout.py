@@ -12,7 +12,7 @@ ALLOWED = {
     "patches": set(),
     "hints": set(),
     "restore": {"patches", "hints"},
-    "catalog": {"restore"},  # ingest probes scans with restore.scans
+    "catalog": {"restore"},  # ingest probes scans with restore.scanio.probe
     "jobs": {"restore", "catalog", "patches", "hints"},
 }
 HEAVY_ML = {"torch", "timm", "torchvision"}

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from restore.files import file_sha256
+from restore.scanio.files import file_sha256
 
 
 #: The environment variable naming the device the torch models run on (restore/models/device.py);

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from restore.files import file_sha256
+from restore.scanio.files import file_sha256
 from restore.models.base import ModelError
 from restore.models.detectors import DetectorSpec, Instance, check_input, env_path, instances_from, register_detector
 

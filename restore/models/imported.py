@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, TypeVar
 import torch
 from torch import nn
 
-from restore.files import file_sha256
+from restore.scanio.files import file_sha256
 from restore.models.base import ModelError, ModelSpec, check_sha256
-from restore.output import write_atomically
+from restore.scanio.write import write_atomically
 
 if TYPE_CHECKING:
     from restore.models.detectors import DetectorSpec

@@ -47,7 +47,7 @@ from restore.models.device import ab_to_numpy, channels_first, place
 from restore.models.propagate import propagate
 from restore.models.registry import ModelError, register
 from restore.models.torch_colour import lab_to_linear_rgb, lightness_to_gray
-from restore.output import write_atomically
+from restore.scanio.write import write_atomically
 from restore.threads import run_threaded
 
 WEIGHTS_FORMAT = "photochrom-lite/1"

@@ -38,8 +38,8 @@ from PIL import Image
 
 from restore.models.base import ModelError
 from restore.models.device import resolve_device
-from restore.files import PHOTO_SUFFIXES, photo_files
-from restore.output import write_atomically
+from restore.scanio.files import PHOTO_SUFFIXES, photo_files
+from restore.scanio.write import write_atomically
 from restore.models.lite import AB_SCALE, LiteColorNet, LiteConfig, save_weights
 from restore.models.torch_colour import lab_to_rgb, rgb_to_lab
 

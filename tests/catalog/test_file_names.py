@@ -25,7 +25,7 @@ from catalog.models import Location, Scan, utcnow
 from catalog.queries import list_scans, show_scan
 from jobs.run import JobSettings, create_restore_job, run_job, show_job
 from restore.pipeline import RestoreSettings
-from restore.pixels import read_scan
+from restore.scanio.read import read_scan
 from tests.conftest import gray_u8
 
 REPO = Path(__file__).resolve().parents[2]
@@ -181,7 +181,7 @@ def test_a_scan_of_any_name_is_ingested_under_that_name(shared_catalog, tmp_path
 @settings(max_examples=300, deadline=None)
 @given(raw=st.binary(max_size=60))
 def test_printable_names_are_one_line_of_valid_utf8(raw: bytes) -> None:
-    from restore.names import printable, valid_unicode
+    from restore.scanio.names import printable, valid_unicode
 
     text = printable(_name(raw))
     text.encode("utf-8")  # never a lone surrogate

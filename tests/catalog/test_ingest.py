@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from catalog.db import open_catalog
 from catalog.ingest import IngestSettings, ingest
-from restore.files import SourceError
+from restore.scanio.files import SourceError
 from catalog.models import Event, EventKind, Location, Scan, ScanStatus
 from catalog.queries import count_rows, list_scans, show_scan
 from tests.conftest import BAD_SCANS, GOOD_SCANS

@@ -113,7 +113,7 @@ def test_colorize_skips_a_fifo_with_its_reason(tmp_path: Path, fifo: Path) -> No
 
 
 def test_open_regular_refuses_what_the_descriptor_is_not(tmp_path: Path, fifo: Path) -> None:
-    from restore.scans import NotRegularFile, open_regular
+    from restore.scanio.probe import NotRegularFile, open_regular
 
     with pytest.raises(NotRegularFile) as refused:
         _within_timeout(lambda: open_regular(fifo))

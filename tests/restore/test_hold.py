@@ -15,7 +15,7 @@ from restore.colour import rgb_to_lab
 from restore.models.base import ModelSpec
 from restore.models.registry import create_model
 from restore.pipeline import RestoreSettings, colorize, restore_file
-from restore.pixels import read_scan
+from restore.scanio.read import read_scan
 
 SETTINGS = RestoreSettings(model="ramp")
 
@@ -147,6 +147,6 @@ def test_a_hint_on_a_sharp_edge_still_holds() -> None:
 
 def read_scan_from_array(gray: np.ndarray):  # noqa: ANN201
     from restore.colour import gray_to_lightness
-    from restore.pixels import Metadata, ScanPixels
+    from restore.scanio.read import Metadata, ScanPixels
 
     return ScanPixels("PNG", gray_to_lightness(gray), 8, None, "monochrome", Metadata())

@@ -28,9 +28,9 @@ from restore.instances import (
 )
 from restore.models.detectors import Instance, create_detector
 from restore.models.registry import create_model
-from restore.output import provenance_fields
+from restore.scanio.write import provenance_fields
 from restore.pipeline import RestoreSettings, colorize_working, restore_file
-from restore.pixels import read_scan
+from restore.scanio.read import read_scan
 from tests.plugins.models import ONE_FIGURE, ellipse_instances, patch_mean_colour
 
 MODEL = create_model("test-patch-mean")  # one flat colour per patch, from its mean L*

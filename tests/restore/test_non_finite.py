@@ -23,8 +23,8 @@ from restore.models.base import ModelError, ModelSpec
 from restore.models.detectors import create_detector
 from restore.models.ramp import ramp_colours
 from restore.pipeline import RestoreSettings, chroma_pass, colorize_working, global_pass, restore_file
-from restore.pixels import read_scan
-from restore.scans import ScanError
+from restore.scanio.read import read_scan
+from restore.scanio.probe import ScanError
 from tests.conftest import gray_u8
 from tests.plugins import models as _test_models  # noqa: F401  registers test-nan here
 

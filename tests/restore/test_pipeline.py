@@ -15,7 +15,7 @@ from PIL import Image
 from restore.colour import gray_to_lightness, rgb_to_lab
 from restore.models.base import ModelSpec
 from restore.models.registry import create_model
-from restore.output import DIGITAL_SOURCE_TYPE
+from restore.scanio.write import DIGITAL_SOURCE_TYPE
 from restore.models.ramp import ramp_colours
 from restore.pipeline import (
     bilinear_taps,
@@ -28,7 +28,7 @@ from restore.pipeline import (
     restore_file,
     saturate,
 )
-from restore.pixels import read_scan
+from restore.scanio.read import read_scan
 from tests.conftest import GOOD_SCANS, gray_u8, srgb_icc
 
 RAMP = create_model("ramp")
@@ -162,7 +162,7 @@ def test_png16_metadata_chunks_are_readable(tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_nothing(make_scan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import restore.output as output
+    import restore.scanio.write as output
 
     def explode(path: Path, *args: object) -> None:
         path.write_bytes(b"half a file")
@@ -175,7 +175,7 @@ def test_failed_write_leaves_nothing(make_scan, tmp_path: Path, monkeypatch: pyt
 
 
 def test_an_uncompressed_tiff_is_written_as_its_rows_are_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import restore.result_rows as result_rows
+    import restore.scanio.rows as result_rows
 
     src = tmp_path / "scan.tif"
     tifffile.imwrite(src, gray_u8(520, 300).astype(np.uint16) * 257)  # 5 strips of rows
@@ -205,7 +205,7 @@ def test_an_uncompressed_tiff_is_written_as_its_rows_are_made(tmp_path: Path, mo
 
 @pytest.mark.parametrize("compression", ["zlib", "lzw", "packbits", "zstd"])
 def test_a_compressed_tiff_is_written_as_its_rows_are_made(compression: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import restore.result_rows as result_rows
+    import restore.scanio.rows as result_rows
 
     src = tmp_path / "scan.tif"
     tifffile.imwrite(src, gray_u8(520, 300).astype(np.uint16) * 257, compression=compression)  # 4 strips and 8 rows
@@ -241,7 +241,7 @@ def _strip_bytes(path: Path) -> list[bytes]:
 
 
 def test_a_compressed_tiff_failing_part_way_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import restore.result_rows as result_rows
+    import restore.scanio.rows as result_rows
 
     src = tmp_path / "scan.tif"
     tifffile.imwrite(src, gray_u8(520, 300).astype(np.uint16) * 257, compression="zlib")
@@ -285,9 +285,9 @@ def test_a_compressed_tiff_failing_part_way_leaves_nothing(tmp_path: Path, monke
 
 
 def test_a_compressed_result_missing_rows_is_not_published(tmp_path: Path) -> None:
-    from restore.output import Provenance
-    from restore.pixels import Metadata
-    from restore.result_rows import CompressedTiffRows
+    from restore.scanio.write import Provenance
+    from restore.scanio.read import Metadata
+    from restore.scanio.rows import CompressedTiffRows
 
     rows = np.zeros((128, 40, 3), np.uint16)
     with pytest.raises(RuntimeError, match="rows 128.. were never written"):
@@ -426,7 +426,7 @@ def test_the_fused_recombination_loop_matches_its_steps_done_one_by_one(dtype: t
 
 @pytest.mark.parametrize("name", ["empty", "truncated_png", "not_an_image"])
 def test_broken_scans_raise_scan_errors(name: str, make_scan, tmp_path: Path) -> None:
-    from restore.scans import ScanError
+    from restore.scanio.probe import ScanError
 
     with pytest.raises(ScanError):
         _restore(make_scan(name), tmp_path)

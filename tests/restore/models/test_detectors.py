@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from cli import app
 from restore.models.detectors import detector_problem, get_detector_spec
-from restore.output import provenance_fields
-from restore.pixels import read_scan
+from restore.scanio.write import provenance_fields
+from restore.scanio.read import read_scan
 
 runner = CliRunner()
 HAS_DETECTRON2 = importlib.util.find_spec("detectron2") is not None

@@ -1,6 +1,6 @@
 """Finding files under the paths a user gives (scans: folders recursively, loops avoided;
 colour photos for training and evaluation), and hashing them. Names are whatever bytes the
-filesystem holds; only regular files are opened (see restore.scans.open_regular)."""
+filesystem holds; only regular files are opened (see restore.scanio.probe.open_regular)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from restore.scans import SCAN_EXTENSIONS, open_regular
+from restore.scanio.probe import SCAN_EXTENSIONS, open_regular
 
 
 #: Colour photos `train` and `evaluate` read (scans have their own list, SCAN_EXTENSIONS).

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from restore.output import Provenance, publish, tiff_arguments, temporary_name, xmp_packet
-from restore.pixels import Metadata
-from restore.scans import one_line
+from restore.scanio.write import Provenance, publish, tiff_arguments, temporary_name, xmp_packet
+from restore.scanio.read import Metadata
+from restore.scanio.probe import one_line
 
 #: The codecs a streamed compressed result is written with: tifffile's own, by the tag it
-#: writes for each compression name a result can have (restore/pixels.py).
+#: writes for each compression name a result can have (restore/scanio/read.py).
 _STRIP_COMPRESSION_TAGS = {
     "zlib": tifffile.COMPRESSION.ADOBE_DEFLATE,
     "lzw": tifffile.COMPRESSION.LZW,

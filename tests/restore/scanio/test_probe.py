@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from restore.scans import ScanError, classify_tone, probe
+from restore.scanio.probe import ScanError, classify_tone, probe
 from tests.conftest import BAD_SCANS, GOOD_SCANS, H, W, colour_u8, gray_u8, sepia_u8
 
 

@@ -15,7 +15,7 @@ import tifffile
 from PIL import Image, ImageOps
 
 from restore.colour import gray_to_lightness, rgb_to_lightness
-from restore.scans import (
+from restore.scanio.probe import (
     DECODE_COPIES, ScanError, ScanInfo, check_memory, exif_orientation, one_line, open_regular, probe, tiff_dpi,
 )
 from restore.threads import compute_threads

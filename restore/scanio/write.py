@@ -32,7 +32,7 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from restore.pixels import Metadata
+from restore.scanio.read import Metadata
 from restore.threads import compute_threads
 
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"

@@ -14,12 +14,12 @@ import tifffile
 from PIL import Image, ImageFile
 from typer.testing import CliRunner
 
-import restore.pixels
-import restore.scans
+import restore.scanio.read
+import restore.scanio.probe
 from catalog.db import open_catalog
 from catalog.ingest import IngestSettings, ingest
 from cli import app
-from restore.scans import ScanError, probe
+from restore.scanio.probe import ScanError, probe
 from tests.conftest import colour_u8, gray_u8
 
 runner = CliRunner()
@@ -41,7 +41,7 @@ def bomb(tmp_path: Path) -> Path:
 @pytest.fixture
 def little_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     """64 MiB available, as on a busy machine: enough for small scans, not for the bomb."""
-    monkeypatch.setattr(restore.scans, "available_memory", lambda: 64 * MiB)
+    monkeypatch.setattr(restore.scanio.probe, "available_memory", lambda: 64 * MiB)
 
 
 def test_ingest_verify_fails_the_bomb_before_decoding_it(tmp_path: Path, bomb: Path, little_memory, monkeypatch) -> None:  # noqa: ANN001
@@ -75,7 +75,7 @@ def test_a_colour_tiff_is_checked_before_its_whole_decode_even_without_verify(tm
 def test_restore_and_colorize_fail_the_bomb_with_the_reason(tmp_path: Path, bomb: Path, monkeypatch) -> None:  # noqa: ANN001
     db = str(tmp_path / "archive.db")
     assert runner.invoke(app, ["ingest", str(bomb.parent), "--db", db]).exit_code == 0  # header only: fine
-    monkeypatch.setattr(restore.scans, "available_memory", lambda: 64 * MiB)
+    monkeypatch.setattr(restore.scanio.probe, "available_memory", lambda: 64 * MiB)
     restored = runner.invoke(app, ["restore", "--db", db, "--model", "ramp", "--scheduler", "synchronous", "--json",
                                    "--out", str(tmp_path / "out")])
     assert restored.exit_code == 1, restored.output
@@ -95,7 +95,7 @@ def test_a_memory_error_while_decoding_fails_only_that_scan(tmp_path: Path, monk
     def exhausted(*_args: object) -> None:
         raise MemoryError
 
-    monkeypatch.setattr(restore.pixels, "gray_to_lightness", exhausted)
+    monkeypatch.setattr(restore.scanio.read, "gray_to_lightness", exhausted)
     result = runner.invoke(app, ["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--model", "ramp"])
     assert result.exit_code == 1, result.output
     assert f"failed: {tmp_path / 'a.png'}: not enough memory to decode it" in result.stderr
@@ -103,7 +103,7 @@ def test_a_memory_error_while_decoding_fails_only_that_scan(tmp_path: Path, monk
 
 
 def test_the_estimate_covers_what_a_restore_holds(tmp_path: Path) -> None:
-    from restore.pixels import restore_bytes_needed
+    from restore.scanio.read import restore_bytes_needed
 
     path = tmp_path / "rgb16.tif"
     tifffile.imwrite(path, colour_u8().astype(np.uint16) * 257, photometric="rgb")
@@ -120,7 +120,7 @@ def test_on_a_dask_worker_its_memory_limit_counts(monkeypatch) -> None:  # noqa:
     import distributed
     from types import SimpleNamespace
 
-    system = restore.scans.available_memory()
+    system = restore.scanio.probe.available_memory()
     worker = SimpleNamespace(memory_manager=SimpleNamespace(memory_limit=2 * 2**30))
     monkeypatch.setattr(distributed, "get_worker", lambda: worker)
-    assert 0 <= restore.scans.available_memory() < min(system, 2 * 2**30)  # its limit less what it holds
+    assert 0 <= restore.scanio.probe.available_memory() < min(system, 2 * 2**30)  # its limit less what it holds
