@@ -97,7 +97,7 @@ MaxInstancesOption = Annotated[int, typer.Option("--max-instances", min=1, help=
 
 def _restore_settings(model: str, saturation: float, fmt: str | None, include_colour: bool, instances=None):  # noqa: ANN001, ANN202
     """`instances`: InstanceSettings from `_instance_settings`, or None for no instance pass."""
-    from restore.pipeline import RestoreSettings
+    from restore.settings import RestoreSettings
 
     formats = {"tif": "TIFF", "tiff": "TIFF", "png": "PNG", "jpg": "JPEG", "jpeg": "JPEG"}
     if fmt is not None and fmt.lower() not in formats:
@@ -110,7 +110,7 @@ def _restore_settings(model: str, saturation: float, fmt: str | None, include_co
 
 def _instance_settings(enabled: bool, detector: str, min_score: float, max_instances: int):  # noqa: ANN202
     """The instance pass's settings from --instances and its options (the rest: their defaults)."""
-    from restore.instances import InstanceSettings
+    from restore.settings import InstanceSettings
 
     if not enabled:
         defaults = InstanceSettings()

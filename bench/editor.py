@@ -133,7 +133,7 @@ class Client:
 def in_process(session: EditorSession, count: int, runs: int) -> dict[str, Samples]:
     """The preview's computation without HTTP: global pass alone against the whole pipeline."""
     from hints.schema import Hint
-    from restore.pipeline import colorize, colorize_preview
+    from restore.preview import colorize, colorize_preview
 
     _, _, resolved = session.check(session.document({"points": hints(count, session.width, session.height)}))
     preview = session.preview_scan

@@ -43,7 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from restore.models.registry import create_model  # noqa: E402
-from restore.pipeline import RestoreSettings, working_size  # noqa: E402
+from restore.passes import working_size  # noqa: E402
+from restore.settings import RestoreSettings
 from restore.scanio.read import read_scan  # noqa: E402
 
 CLI = [sys.executable, "-m", "cli"]
@@ -104,7 +105,7 @@ def unavoidable_parts(scan: Path, model_name: str, result: Path) -> dict[str, fl
     import cv2
 
     from patches.grid import tile_grid
-    from restore.pipeline import patch_batches, patch_hints
+    from restore.passes import patch_batches, patch_hints
 
     side = model.spec.input_px
     work_h, work_w = working_size(pixels.height, pixels.width, model.spec, RestoreSettings(model=model_name))

@@ -36,7 +36,8 @@ from restore.instances import usable_instances
 from restore.models.detectors import get_detector_spec
 from restore.models.registry import get_spec
 from restore.scanio.write import TEMPORARY_PATTERN
-from restore.pipeline import RestoreSettings, output_name
+from restore.pipeline import output_name
+from restore.settings import RestoreSettings
 
 DEFAULT_RETRIES = 2  # a scan whose worker dies is tried 1 + this many times
 
@@ -57,7 +58,7 @@ class JobSettings:
     def from_json(cls, text: str) -> JobSettings:
         data = json.loads(text)
         return cls(
-            restore=RestoreSettings(**data["restore"]), out_dir=data["out_dir"], retries=data["retries"],
+            restore=RestoreSettings.from_dict(data["restore"]), out_dir=data["out_dir"], retries=data["retries"],
             hints_dir=data.get("hints_dir"),
         )
 

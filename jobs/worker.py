@@ -34,7 +34,8 @@ from restore.models.base import Colorizer, ModelError
 from restore.models.detectors import shared_detector
 from restore.models.registry import get_spec, shared_model
 from restore.scanio.write import OutputClaimed, result_provenance
-from restore.pipeline import RestoreSettings, SkipScan, restore_file
+from restore.pipeline import SkipScan, restore_file
+from restore.settings import RestoreSettings
 from restore.scanio.probe import ScanError
 
 

@@ -119,7 +119,7 @@ class EditorSession:
         self, scan_path: Path, hints_path: Path | None = None, on_save: OnSave | None = None, model: str = "lite"
     ) -> None:
         from restore.models.registry import create_model
-        from restore.pipeline import RestoreSettings
+        from restore.settings import RestoreSettings
 
         self.scan_path = Path(scan_path)
         self.hints_path = Path(hints_path) if hints_path else default_hints_path(self.scan_path)
@@ -211,7 +211,7 @@ class EditorSession:
 
     def preview_jpeg(self, body: object) -> bytes:
         """The scan colorized at preview resolution with the body's hints (global pass only)."""
-        from restore.pipeline import colorize_preview
+        from restore.preview import colorize_preview
 
         _, _, hints = self.check(self.document(body))
         preview = self.preview_scan
@@ -227,7 +227,7 @@ class EditorSession:
     def render_jpeg(self, body: object) -> bytes:
         """The full-resolution result with the body's hints, as `restore` would make it, as
         JPEG; nothing is written to disk or the catalog."""
-        from restore.pipeline import colorize
+        from restore.preview import colorize
 
         _, _, hints = self.check(self.document(body))
         with self._lock:

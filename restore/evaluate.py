@@ -38,7 +38,8 @@ from hints.schema import load_hint_file
 from restore.colour import lab_to_rgb, lightness_to_gray, rgb_to_lab
 from restore.scanio.files import PHOTO_SUFFIXES, photo_files
 from restore.models.registry import shared_model
-from restore.pipeline import DEFAULT_SATURATION, RestoreSettings, restore_file
+from restore.pipeline import restore_file
+from restore.settings import DEFAULT_SATURATION, RestoreSettings
 
 GRAY = "gray"  # the baseline's name in the results
 UNREACHABLE_EPS = 0.5  # a*b* units between a hint and its reachable colour

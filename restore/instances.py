@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 from math import ceil
 
 import cv2
@@ -46,8 +46,8 @@ from restore.detections import Detections
 from restore.models.base import Colorizer, ModelSpec
 from restore.models.detectors import Detector, Instance, detector_problem
 from restore.scanio.read import fit_long_side
+from restore.settings import InstanceSettings, RestoreSettings
 
-DEFAULT_DETECTOR = "maskrcnn_resnet50_fpn"
 #: Each side of a crop adds this fraction of the box's long side as context for the model.
 CROP_MARGIN = 0.2
 #: A crop pixel whose instance weight is below this is "surroundings": context hints go there.
@@ -59,50 +59,6 @@ MIN_SURROUNDINGS = 0.1
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray]  # l_bhw, hint_ab_bhw2, hint_mask_bhw (models/base.py)
 BatchRunner = Callable[[Colorizer, Sequence[Batch]], list[np.ndarray]]
 
-
-@dataclass(frozen=True)
-class InstanceSettings:
-    """The instance pass's settings (recorded with each result made with them).
-
-    Defaults, and why:
-    - `min_score` 0.7: InstColorization's detector threshold (inference_bbox.py); Mask R-CNN's
-      false positives on old photos (stains, wallpaper) mostly score below it.
-    - `min_area` 0.005 of the scan, counted on the mask (p >= 0.5): smaller objects are a few
-      dozen working pixels, mostly feathered edge, and the patch pass already sees them whole.
-    - `max_instances` 16, best scores first: InstColorization keeps 8 boxes, but archive group
-      photos (classes, teams, crews) hold 10 to 30 people, and when only some figures get
-      their own pass the others look different. Each costs one model input (a 3:2 scan's
-      patch pass takes 9 at the default working scale), and they spread over Dask workers.
-    - `detection_px` 800 on the long side: Mask R-CNN was trained with short sides of 640 to
-      800 px, and a person in a 20-person group is still ~60 px tall; it costs a few seconds
-      per scan on a CPU.
-    - `feather_px` 2.0: the Gaussian's sigma at working resolution; the blend spans about
-      +-2 sigma, wider than a detector's mask error at the object's edge, and the guided
-      upsampling then snaps chroma to the scan's own edges (pipeline.GUIDE_RADIUS_WORKING_PX).
-    """
-
-    detector: str = DEFAULT_DETECTOR
-    min_score: float = 0.7
-    min_area: float = 0.005
-    max_instances: int = 16
-    detection_px: int = 800
-    feather_px: float = 2.0
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.min_score <= 1.0:
-            raise ValueError(f"instance min_score must be between 0 and 1, got {self.min_score}")
-        if not 0.0 <= self.min_area < 1.0:
-            raise ValueError(f"instance min_area must be a fraction of the scan in [0, 1), got {self.min_area}")
-        if self.max_instances < 1:
-            raise ValueError(f"max_instances must be at least 1, got {self.max_instances}")
-        if self.detection_px < 32:
-            raise ValueError(f"detection_px must be at least 32, got {self.detection_px}")
-        if self.feather_px < 0:
-            raise ValueError(f"feather_px cannot be negative, got {self.feather_px}")
-
-
-if TYPE_CHECKING:
-    from restore.pipeline import RestoreSettings
 
 Settings = TypeVar("Settings", bound="RestoreSettings")
 

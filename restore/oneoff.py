@@ -18,7 +18,8 @@ from restore.instances import InstancePass, usable_instances
 from restore.models.detectors import create_detector
 from restore.models.registry import create_model
 from restore.scanio.write import RESULT_MARKER, OutputClaimed, file_contains
-from restore.pipeline import RestoreSettings, SkipScan, output_name, restore_file
+from restore.pipeline import SkipScan, output_name, restore_file
+from restore.settings import RestoreSettings
 from restore.scanio.probe import ScanError
 
 

@@ -22,7 +22,7 @@ from catalog.export import COLUMNS, ExportError, ExportSettings, export
 from catalog.ingest import ingest
 from cli import app
 from jobs.run import JobSettings, create_restore_job, run_job
-from restore.pipeline import RestoreSettings
+from restore.settings import RestoreSettings
 from tests.conftest import gray_u8
 
 REPO = Path(__file__).resolve().parents[2]

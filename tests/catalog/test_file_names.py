@@ -24,7 +24,7 @@ from catalog.ingest import ingest
 from catalog.models import Location, Scan, utcnow
 from catalog.queries import list_scans, show_scan
 from jobs.run import JobSettings, create_restore_job, run_job, show_job
-from restore.pipeline import RestoreSettings
+from restore.settings import RestoreSettings
 from restore.scanio.read import read_scan
 from tests.conftest import gray_u8
 

@@ -22,7 +22,7 @@ from catalog.models import Job, utcnow
 from jobs import lease
 from jobs.run import JobSettings, create_restore_job, list_jobs, run_job, show_job
 from restore.scanio.write import OutputClaimed, publish, result_task, temporary_name
-from restore.pipeline import RestoreSettings
+from restore.settings import RestoreSettings
 from tests.jobs.test_jobs import PLUGINS, REPO, _archive, _task_counts
 
 ENV = os.environ | PLUGINS | {"PYTHONPATH": str(REPO)}

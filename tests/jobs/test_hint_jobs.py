@@ -19,7 +19,7 @@ from catalog.models import HintFileRecord
 from catalog.queries import show_scan
 from jobs.run import JobSettings, create_restore_job, run_job
 from restore.colour import rgb_to_lab
-from restore.pipeline import RestoreSettings
+from restore.settings import RestoreSettings
 from tests.conftest import gray_u8
 from tests.hints.hostile import POISONED, REASONS, in_thread, write_poisoned
 

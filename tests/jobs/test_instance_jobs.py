@@ -18,9 +18,9 @@ from catalog.queries import show_scan
 from jobs.run import JobSettings, create_restore_job, result_key, run_job, show_job
 from restore.colour import lab_to_rgb
 from restore.detections import decode_rle
-from restore.instances import InstanceSettings
+from restore.settings import InstanceSettings
 from restore.models.registry import get_spec
-from restore.pipeline import RestoreSettings
+from restore.settings import RestoreSettings
 from tests.plugins.models import CROWD, ellipse_instances
 
 PLUGINS = "tests.plugins.models"

@@ -21,7 +21,7 @@ from catalog.ingest import ingest
 from catalog.queries import show_scan
 from jobs.run import JobSettings, create_restore_job, list_jobs, run_job, show_job
 from restore.scanio.write import task_marker
-from restore.pipeline import RestoreSettings
+from restore.settings import RestoreSettings
 from restore.scanio.read import read_scan
 from tests.conftest import gray_u8
 from tests.plugins import models as _test_models  # noqa: F401  registers test-slow and test-crash here

@@ -313,7 +313,7 @@ def test_render_is_the_full_resolution_result_and_writes_nothing(server, scan: P
     assert r > g + 40 and r > b + 40  # red at the hint
     # The same pixels as the pipeline's own colorize with those hints (up to JPEG rounding).
     from hints.schema import Hint, colour_to_ab
-    from restore.pipeline import colorize
+    from restore.preview import colorize
 
     session = server.session
     expected = colorize(session.scan, session.model, session.settings, hints=[Hint(70, 30, colour_to_ab("#ff0000"), 4)])

@@ -14,7 +14,9 @@ from hints.schema import Hint, HintError, load_hint_file
 from restore.colour import rgb_to_lab
 from restore.models.base import ModelSpec
 from restore.models.registry import create_model
-from restore.pipeline import RestoreSettings, colorize, restore_file
+from restore.pipeline import restore_file
+from restore.preview import colorize
+from restore.settings import RestoreSettings
 from restore.scanio.read import read_scan
 
 SETTINGS = RestoreSettings(model="ramp")

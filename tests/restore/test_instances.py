@@ -15,21 +15,14 @@ from PIL import Image
 
 from restore.colour import rgb_to_lab
 from restore.detections import decode_rle, mask_rle
-from restore.instances import (
-    InstancePass,
-    InstanceSettings,
-    Placement,
-    colorize_instances,
-    feather_pad,
-    fuse,
-    keep_instances,
-    model_inputs,
-    placement,
-)
+from restore.instances import InstancePass, Placement, colorize_instances, feather_pad, fuse, keep_instances, model_inputs, placement
+from restore.settings import InstanceSettings
 from restore.models.detectors import Instance, create_detector
 from restore.models.registry import create_model
 from restore.scanio.write import provenance_fields
-from restore.pipeline import RestoreSettings, colorize_working, restore_file
+from restore.passes import colorize_working
+from restore.pipeline import restore_file
+from restore.settings import RestoreSettings
 from restore.scanio.read import read_scan
 from tests.plugins.models import ONE_FIGURE, ellipse_instances, patch_mean_colour
 

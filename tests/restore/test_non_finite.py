@@ -18,11 +18,14 @@ from catalog.db import open_catalog
 from catalog.ingest import ingest
 from cli import app
 from jobs.run import JobSettings, create_restore_job, run_job
-from restore.instances import InstancePass, InstanceSettings
+from restore.instances import InstancePass
+from restore.settings import InstanceSettings
 from restore.models.base import ModelError, ModelSpec
 from restore.models.detectors import create_detector
 from restore.models.ramp import ramp_colours
-from restore.pipeline import RestoreSettings, chroma_pass, colorize_working, global_pass, restore_file
+from restore.passes import chroma_pass, colorize_working, global_pass
+from restore.pipeline import restore_file
+from restore.settings import RestoreSettings
 from restore.scanio.read import read_scan
 from restore.scanio.probe import ScanError
 from tests.conftest import gray_u8

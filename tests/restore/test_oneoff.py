@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from restore.oneoff import colorize_files
-from restore.pipeline import RestoreSettings
+from restore.settings import RestoreSettings
 from tests.conftest import gray_u8
 from tests.hints.hostile import REASONS, in_thread, write_poisoned
 

@@ -17,17 +17,10 @@ from restore.models.base import ModelSpec
 from restore.models.registry import create_model
 from restore.scanio.write import DIGITAL_SOURCE_TYPE
 from restore.models.ramp import ramp_colours
-from restore.pipeline import (
-    bilinear_taps,
-    CONTEXT_POINTS_PER_SIDE,
-    RestoreSettings,
-    context_hints,
-    SkipScan,
-    colorize_working,
-    recombine,
-    restore_file,
-    saturate,
-)
+from restore.passes import CONTEXT_POINTS_PER_SIDE, context_hints, colorize_working
+from restore.pipeline import SkipScan, restore_file
+from restore.recombine import bilinear_taps, recombine, saturate
+from restore.settings import RestoreSettings
 from restore.scanio.read import read_scan
 from tests.conftest import GOOD_SCANS, gray_u8, srgb_icc
 
@@ -302,7 +295,7 @@ def test_a_compressed_result_missing_rows_is_not_published(tmp_path: Path) -> No
 
 def recombine_of(src: Path) -> np.ndarray:
     """The pipeline's pixels for `src` as one array (`colorize`), for comparison."""
-    from restore.pipeline import colorize
+    from restore.preview import colorize
 
     return colorize(read_scan(src), RAMP, RestoreSettings())
 

@@ -16,7 +16,8 @@ from cli import app
 from restore.models.base import ModelError
 from restore.models.device import DEVICE_VARIABLE, inference_device, resolve_device
 from restore.models.lite import Lite
-from restore.pipeline import RestoreSettings, restore_file
+from restore.pipeline import restore_file
+from restore.settings import RestoreSettings
 from tests.conftest import gray_u8
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU")

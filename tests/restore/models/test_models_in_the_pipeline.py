@@ -17,7 +17,8 @@ from hints.schema import load_hint_file
 from restore.colour import rgb_to_lab
 from restore.models.imported import import_checkpoint
 from restore.models.registry import create_model
-from restore.pipeline import RestoreSettings, restore_file
+from restore.pipeline import restore_file
+from restore.settings import RestoreSettings
 from tests.restore.models import test_icolorit, test_zhang
 
 
