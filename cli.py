@@ -446,7 +446,7 @@ def colorize(
 ) -> None:
     """One-off: colorize files or folders into OUT/<stem>.<ext>, without a catalog."""
     from restore.scanio.files import SourceError
-    from restore.oneoff import colorize_files
+    from jobs.oneoff import colorize_files
 
     _check_model(model)
     instance_settings = _instance_settings(instances, detector, instance_min_score, max_instances)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from restore.models.base import Colorizer, ModelError
 from restore.models.detectors import shared_detector
 from restore.models.registry import get_spec, shared_model
 from restore.scanio.write import OutputClaimed, result_provenance
-from restore.pipeline import SkipScan, restore_file
+from restore.pipeline import RestoreResult, SkipScan, restore_file
 from restore.settings import RestoreSettings
 from restore.scanio.probe import ScanError
 
@@ -129,37 +129,60 @@ def run_task(spec: TaskSpec) -> TaskOutcome:
         if provenance is not None:  # another job's result: two runs share the folder
             return TaskOutcome(spec.task_id, "skipped", reason=str(OutputClaimed(output)))
         return TaskOutcome(spec.task_id, "failed", reason=f"{output}: exists and was not written by this job; not overwritten")
-    try:
+
+    def work() -> RestoreResult:
         if file_sha256(source) != spec.source_sha256:
-            return TaskOutcome(spec.task_id, "failed", reason=f"{source}: changed since it was ingested; ingest it again")
+            raise ScanError(source, "changed since it was ingested; ingest it again")
         hint_file = load_hint_file(Path(spec.hints_path)) if spec.hints_path else None
         if hint_file is not None and hint_file.sha256 != spec.hints_sha256:
-            return TaskOutcome(spec.task_id, "failed", reason=f"{spec.hints_path}: changed since the job was created; run restore again")
-        batches = DaskBatches()
-        instance_pass = None
-        if spec.settings.instances is not None:
-            try:
-                detector = shared_detector(spec.settings.instances.detector)
-            except ModelError as exc:  # its weights changed or vanished after the job checked them
-                return TaskOutcome(spec.task_id, "failed", reason=f"--instances: {exc}")
-            instance_pass = InstancePass(detector, batches)
-        result = restore_file(
+            raise HintError(spec.hints_path or "", "changed since the job was created; run restore again")
+        return restore_file(
             source, output, shared_model(spec.settings.model), spec.settings, source_sha256=spec.source_sha256, task=spec.key,
-            hint_file=hint_file, instance_pass=instance_pass,
+            hint_file=hint_file, instance_pass=instance_pass(spec.settings, batches),
         )
+
+    batches = DaskBatches()
+    return scan_outcome(spec.task_id, source, output, spec.settings, work, batches)
+
+
+def instance_pass(settings: RestoreSettings, batches: DaskBatches) -> InstancePass | None:
+    """The instance pass the settings ask for, with this process's copy of the detector.
+    Raises InstancesUnavailable when its weights changed or vanished after they were checked."""
+    if settings.instances is None:
+        return None
+    try:
+        return InstancePass(shared_detector(settings.instances.detector), batches)
+    except ModelError as exc:
+        raise InstancesUnavailable(f"--instances: {exc}") from None
+
+
+class InstancesUnavailable(Exception):
+    """The detector the settings name cannot be loaded (its weights changed or vanished)."""
+
+
+def scan_outcome(
+    task_id: int, source: Path, output: Path, settings: RestoreSettings, work: Callable[[], RestoreResult], batches: DaskBatches,
+) -> TaskOutcome:
+    """Run `work` (one scan's restoration into `output`) and turn what it raises into the
+    outcome that is recorded: the one place where a scan becomes an outcome, for jobs and
+    for one-off `colorize` alike. Bad input, a model that cannot load and a path taken
+    meanwhile fail or skip this scan with their reason; anything else raises (a crash, which
+    a job retries)."""
+    try:
+        result = work()
     except OutputClaimed as exc:  # published by another run while this one worked: theirs stays
         if exc.writer is None:
-            return TaskOutcome(spec.task_id, "failed", reason=f"{output}: appeared while the scan was restored, not written by photochrom; not overwritten")
-        return TaskOutcome(spec.task_id, "skipped", reason=str(exc))
+            return TaskOutcome(task_id, "failed", reason=f"{output}: appeared while the scan was restored, not written by photochrom; not overwritten")
+        return TaskOutcome(task_id, "skipped", reason=str(exc))
     except OSError as exc:  # the source vanished, a disk filled: retrying would not help
-        return TaskOutcome(spec.task_id, "failed", reason=f"{exc.filename or source}: {exc.strerror or exc}")
-    except (ScanError, HintError) as exc:
-        return TaskOutcome(spec.task_id, "failed", reason=str(exc))
-    except ModelError as exc:  # its weights vanished or changed after the job was created: retrying would not help
-        return TaskOutcome(spec.task_id, "failed", reason=f"--model {spec.settings.model}: {exc}")
+        return TaskOutcome(task_id, "failed", reason=f"{exc.filename or source}: {exc.strerror or exc}")
+    except (ScanError, HintError, InstancesUnavailable) as exc:
+        return TaskOutcome(task_id, "failed", reason=str(exc))
+    except ModelError as exc:  # its weights vanished or changed after they were checked: retrying would not help
+        return TaskOutcome(task_id, "failed", reason=f"--model {settings.model}: {exc}")
     except SkipScan as exc:
-        return TaskOutcome(spec.task_id, "skipped", reason=str(exc))
+        return TaskOutcome(task_id, "skipped", reason=str(exc))
     return TaskOutcome(
-        spec.task_id, "done", reason="; ".join(result.notes) or None, output_sha256=result.sha256,
+        task_id, "done", reason="; ".join(result.notes) or None, output_sha256=result.sha256,
         seconds=result.seconds, patches=result.patches, instances=result.detections, instance_tasks=batches.submitted,
     )

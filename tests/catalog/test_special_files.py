@@ -103,7 +103,7 @@ def test_a_fifo_named_on_the_command_line_fails_alone(tmp_path: Path, fifo: Path
 
 
 def test_colorize_skips_a_fifo_with_its_reason(tmp_path: Path, fifo: Path) -> None:
-    from restore.oneoff import colorize_files
+    from jobs.oneoff import colorize_files
     from restore.settings import RestoreSettings
 
     _good_scan(fifo.parent)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from restore.oneoff import colorize_files
+from jobs.oneoff import colorize_files
 from restore.settings import RestoreSettings
 from tests.conftest import gray_u8
 from tests.hints.hostile import REASONS, in_thread, write_poisoned
