@@ -14,6 +14,15 @@ from typing import Annotated, NoReturn
 
 import typer
 
+# Every default shown below comes from restore.settings (light to import), never a copy here.
+from restore.settings import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MODEL,
+    DEFAULT_RETRIES,
+    DEFAULT_SATURATION,
+    InstanceSettings,
+)
+
 app = typer.Typer(
     name="photochrom",
     help="Batch colorization of black-and-white photo archives.",
@@ -93,56 +102,37 @@ MinScoreOption = Annotated[
     float, typer.Option("--instance-min-score", min=0.0, max=1.0, help="Detections scoring less are ignored (--instances).")
 ]
 MaxInstancesOption = Annotated[int, typer.Option("--max-instances", min=1, help="At most this many instances per scan, best first.")]
+_INSTANCE_DEFAULTS = InstanceSettings()
 
 
-def _restore_settings(model: str, saturation: float, fmt: str | None, include_colour: bool, instances=None):  # noqa: ANN001, ANN202
-    """`instances`: InstanceSettings from `_instance_settings`, or None for no instance pass."""
-    from restore.settings import RestoreSettings
-
-    formats = {"tif": "TIFF", "tiff": "TIFF", "png": "PNG", "jpg": "JPEG", "jpeg": "JPEG"}
-    if fmt is not None and fmt.lower() not in formats:
-        _fail(f"--format {fmt}: expected tiff, png or jpeg")
-    return RestoreSettings(
-        model=model, saturation=saturation, output_format=formats[fmt.lower()] if fmt else None, include_colour=include_colour,
-        instances=instances,
-    )
+def _passed(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave the parameter `name` (on the command line; none of ours reads the
+    environment or prompts), even if with its default value: Typer's parameter source, not a
+    comparison with the default."""
+    source = ctx.get_parameter_source(name)
+    # By name: Typer 0.2x vendors click, and its contexts report its own ParameterSource enum.
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
-def _instance_settings(enabled: bool, detector: str, min_score: float, max_instances: int):  # noqa: ANN202
-    """The instance pass's settings from --instances and its options (the rest: their defaults)."""
-    from restore.settings import InstanceSettings
+def _restore_settings(ctx: typer.Context, **flags: object):  # noqa: ANN202 - a RestoreSettings
+    """restore.settings.build_restore_settings from the flags among `flags` that the user
+    passed (see `_passed`); a SettingsError is a usage error."""
+    from restore.settings import SettingsError, build_restore_settings
 
-    if not enabled:
-        defaults = InstanceSettings()
-        if (detector, min_score, max_instances) != (defaults.detector, defaults.min_score, defaults.max_instances):
-            _fail("--detector, --instance-min-score and --max-instances apply only with --instances")
-        return None
-    _check_detector(detector)
-    return InstanceSettings(detector=detector, min_score=min_score, max_instances=max_instances)
-
-
-def _check_model(name: str) -> None:
-    from restore.models.detectors import is_detector
-    from restore.models.registry import ModelError, usable_spec
-
+    passed = {name: value for name, value in flags.items() if _passed(ctx, name)}
     try:
-        usable_spec(name)  # its weights too: a model that cannot load is a usage error, not every scan failing
-    except ModelError as exc:
-        if is_detector(name):
-            _fail(f"{name!r} is a detector, not a colorization model: use it with --instances --detector {name}")
+        return build_restore_settings(**passed)  # type: ignore[arg-type]
+    except SettingsError as exc:
         _fail(str(exc))
 
 
-def _check_detector(name: str) -> None:
-    """An unknown detector is a usage error; a known one that cannot run here (no weights)
-    is reported by the job, which goes on without instances."""
-    from restore.models.base import ModelError
-    from restore.models.detectors import get_detector_spec
+def _check_model(name: str) -> None:
+    from restore.settings import SettingsError, check_model
 
     try:
-        get_detector_spec(name)
-    except ModelError as exc:
-        _fail(f"--detector: {exc}")
+        check_model(name)
+    except SettingsError as exc:
+        _fail(str(exc))
 
 
 def _show(text: object) -> str:
@@ -228,7 +218,7 @@ def ingest(
     db: DbOption = DEFAULT_DB,
     max_pixels: Annotated[
         int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels (decompression bombs).")
-    ] = 1_000_000_000,
+    ] = DEFAULT_MAX_PIXELS,
     verify: Annotated[bool, typer.Option("--verify", help="Decode every image whole, not only its header.")] = False,
     workers: Annotated[int, typer.Option("--workers", min=0, help="Threads hashing files; 0 = one per core.")] = 0,
     as_json: JsonOption = False,
@@ -386,36 +376,38 @@ def _run_job_with_progress(catalog, job_id: int, scheduler: str, workers: int, a
 
 @app.command()
 def restore(
+    ctx: typer.Context,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: restored/job-<id>).")] = None,
     db: DbOption = DEFAULT_DB,
-    model: ModelOption = "lite",
+    model: ModelOption = DEFAULT_MODEL,
     scheduler: SchedulerOption = "local",
     workers: WorkersOption = 0,
-    saturation: SaturationOption = 1.15,
-    fmt: FormatOption = None,
+    saturation: SaturationOption = DEFAULT_SATURATION,
+    output_format: FormatOption = None,
     include_colour: IncludeColourOption = False,
     scan: Annotated[list[str] | None, typer.Option("--scan", help="Restore only this scan (id or SHA-256 prefix); repeatable.")] = None,
-    retries: Annotated[int, typer.Option("--retries", min=0, help="Retries for a scan whose worker dies.")] = 2,
+    retries: Annotated[int, typer.Option("--retries", min=0, help="Retries for a scan whose worker dies.")] = DEFAULT_RETRIES,
     hints: Annotated[
         Path | None, typer.Option("--hints", help="Folder of hint files: <scan stem>.json or <sha256>.json.", file_okay=False)
     ] = None,
     instances: InstancesOption = False,
-    detector: DetectorOption = "maskrcnn_resnet50_fpn",
-    instance_min_score: MinScoreOption = 0.7,
-    max_instances: MaxInstancesOption = 16,
+    detector: DetectorOption = _INSTANCE_DEFAULTS.detector,
+    instance_min_score: MinScoreOption = _INSTANCE_DEFAULTS.min_score,
+    max_instances: MaxInstancesOption = _INSTANCE_DEFAULTS.max_instances,
     as_json: JsonOption = False,
 ) -> None:
     """Colorize every catalogued scan without a current result, as one recorded, resumable job."""
     from catalog.db import CatalogError
     from jobs.run import JobSettings, create_restore_job
 
-    _check_model(model)
+    restore_settings = _restore_settings(
+        ctx, model=model, saturation=saturation, output_format=output_format, include_colour=include_colour,
+        instances=instances, detector=detector, instance_min_score=instance_min_score, max_instances=max_instances,
+    )
     if hints is not None and not hints.is_dir():
         _fail(f"{hints}: no such hints folder")
-    instance_settings = _instance_settings(instances, detector, instance_min_score, max_instances)
     settings = JobSettings(
-        restore=_restore_settings(model, saturation, fmt, include_colour, instance_settings), out_dir=str(out) if out else None, retries=retries,
-        hints_dir=str(hints.resolve()) if hints else None,
+        restore=restore_settings, out_dir=str(out) if out else None, retries=retries, hints_dir=str(hints.resolve()) if hints else None,
     )
     with _open(db, create=False) as catalog:
         try:
@@ -429,28 +421,30 @@ def restore(
 
 @app.command()
 def colorize(
+    ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Scan files or folders (searched recursively).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.", file_okay=False)],
-    model: ModelOption = "lite",
-    saturation: SaturationOption = 1.15,
-    fmt: FormatOption = None,
+    model: ModelOption = DEFAULT_MODEL,
+    saturation: SaturationOption = DEFAULT_SATURATION,
+    output_format: FormatOption = None,
     include_colour: IncludeColourOption = False,
     hints: Annotated[
         Path | None, typer.Option("--hints", help="A hint file for the input, or a folder of <stem>.json / <sha256>.json.")
     ] = None,
     instances: InstancesOption = False,
-    detector: DetectorOption = "maskrcnn_resnet50_fpn",
-    instance_min_score: MinScoreOption = 0.7,
-    max_instances: MaxInstancesOption = 16,
+    detector: DetectorOption = _INSTANCE_DEFAULTS.detector,
+    instance_min_score: MinScoreOption = _INSTANCE_DEFAULTS.min_score,
+    max_instances: MaxInstancesOption = _INSTANCE_DEFAULTS.max_instances,
     as_json: JsonOption = False,
 ) -> None:
     """One-off: colorize files or folders into OUT/<stem>.<ext>, without a catalog."""
     from restore.scanio.files import SourceError
     from jobs.oneoff import colorize_files
 
-    _check_model(model)
-    instance_settings = _instance_settings(instances, detector, instance_min_score, max_instances)
-    settings = _restore_settings(model, saturation, fmt, include_colour, instance_settings)
+    settings = _restore_settings(
+        ctx, model=model, saturation=saturation, output_format=output_format, include_colour=include_colour,
+        instances=instances, detector=detector, instance_min_score=instance_min_score, max_instances=max_instances,
+    )
     with _progress("colorize") as bar:
         task = bar.add_task("", total=None)
         try:
@@ -555,24 +549,27 @@ def hints_validate(
     as_json: JsonOption = False,
 ) -> None:
     """Check hint files: the schema, and (for a scan the catalog knows) every point inside it."""
-    from hints.schema import HintError, load_hint_file, resolve
+    from hints.schema import HintError
+    from hints.validate import validate_hint_file
 
     files: list[Path] = []
     for path in paths:
         if not path.exists():
             _fail(f"{path}: no such file or folder")
         # A folder named *.json is walked into, not validated; any other non-regular file
-        # (a FIFO, a socket) is listed and refused by load_hint_file, unopened.
+        # (a FIFO, a socket) is listed and refused by validate_hint_file, unopened.
         files.extend(sorted(p for p in path.rglob("*.json") if not p.is_dir()) if path.is_dir() else [path])
-    scans = _catalog_sizes(db)
+    scans: dict[str, tuple[str, int, int]] = {}
+    if db.exists():
+        from catalog.queries import scan_sizes
+
+        with _open(db, create=False) as catalog:
+            scans = scan_sizes(catalog)
     results = []
     for path in files:
         try:
-            hint_file = load_hint_file(path)
-            size = scans.get(hint_file.image_sha256 or "") or scans.get(path.stem)
-            if size is not None:
-                resolve(hint_file, size[1], size[2], size[0])
-            results.append({"path": str(path), "ok": True, "points": len(hint_file.points), "checked_against_scan": size is not None})
+            checked = validate_hint_file(path, scans)
+            results.append({"path": str(path), "ok": True, "points": len(checked.file.points), "checked_against_scan": checked.scan is not None})
         except HintError as exc:
             results.append({"path": str(path), "ok": False, "error": str(exc)})
     if as_json:
@@ -585,24 +582,6 @@ def hints_validate(
             else:
                 _stderr().print(f"[red]invalid:[/] {_show(result['error'])}", highlight=False, soft_wrap=True)
     raise typer.Exit(1 if any(not r["ok"] for r in results) else 0)
-
-
-def _catalog_sizes(db: Path) -> dict[str, tuple[str, int, int]]:
-    """sha256 and file stem -> (sha256, width, height) of every catalogued scan, if there is a catalog."""
-    if not db.exists():
-        return {}
-    from catalog.queries import list_scans
-
-    with _open(db, create=False) as catalog:
-        rows = list_scans(catalog)
-    sizes: dict[str, tuple[str, int, int]] = {}
-    for row in rows:
-        if row["width"]:
-            entry = (str(row["sha256"]), int(row["width"]), int(row["height"]))  # type: ignore[arg-type]
-            sizes[str(row["sha256"])] = entry
-            if row["path"]:
-                sizes.setdefault(Path(str(row["path"])).stem, entry)
-    return sizes
 
 
 @hints_app.command("template")
@@ -651,12 +630,13 @@ def hints_edit(
         Path | None, typer.Option("--hints", help="The hint file to edit (default: <scan folder>/hints/<stem>.json).", dir_okay=False)
     ] = None,
     db: Annotated[Path | None, typer.Option("--db", help="Record saved hint files in this catalog.", dir_okay=False)] = None,
-    model: ModelOption = "lite",
+    model: ModelOption = DEFAULT_MODEL,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the URL only; do not open a browser.")] = False,
 ) -> None:
     """Edit a scan's hint file in the browser, with live colorized previews (local only, token-protected)."""
+    from hints.editor import default_hints_path, make_server
     from hints.schema import HintError
-    from restore.editor import make_server
+    from restore.editing import ScanRenderer
     from restore.scanio.probe import ScanError
 
     if not scan.is_file():
@@ -673,7 +653,7 @@ def hints_edit(
                 return record_hint_file(catalog, scan_sha256, hint_file.sha256, hint_file.path, len(hint_file.points))
 
     try:
-        server = make_server(scan, hints, on_save, model)
+        server = make_server(ScanRenderer(scan, model), hints or default_hints_path(scan), on_save)
     except (ScanError, HintError) as exc:
         _fail(str(exc))
     _stderr().print(f"editing hints for {_show(scan)} at {server.url}\n(Ctrl-C to stop)", highlight=False, soft_wrap=True)
@@ -700,15 +680,13 @@ def models(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def models_list(as_json: JsonOption = False) -> None:
     """Every registered model (name, input size, whether it takes hints, what it is), then
     the detectors that --instances can use."""
-    from dataclasses import asdict
-
     from restore.models.detectors import detector_specs
-    from restore.models.registry import get_spec, model_specs
+    from restore.models.registry import model_specs
 
-    specs = [get_spec(spec.name) for spec in model_specs()]
+    specs = model_specs()
     detectors = detector_specs()
     if as_json:
-        rows = [asdict(spec) | {"kind": "colorizer", "installed": _weights_state(spec)} for spec in specs]
+        rows = [_spec_row(spec) | {"kind": "colorizer", "installed": _weights_state(spec)} for spec in specs]
         rows += [_detector_row(spec) for spec in detectors]
         _print_json(rows)
         return
@@ -725,24 +703,42 @@ def models_list(as_json: JsonOption = False) -> None:
     _print_table(table)
 
 
+def _spec_row(spec) -> dict[str, object]:  # noqa: ANN001
+    """A model's or detector's declaration as `models list` and `info` show it, with the
+    SHA-256 of the weights installed now, and where to download imported ones."""
+    from dataclasses import fields
+
+    from restore.models.installed import weights_sha256
+
+    row: dict[str, object] = {}
+    for field in fields(spec):
+        if field.name == "imported":
+            row["download"] = spec.imported.download if spec.imported else None
+        elif field.name == "weights_sha256":
+            row["weights_sha256"] = weights_sha256(spec)
+        elif field.name != "weights_env":
+            row[field.name] = getattr(spec, field.name)
+    return row
+
+
 def _detector_row(spec) -> dict[str, object]:  # noqa: ANN001
     from restore.models.detectors import detector_problem
 
     problem = detector_problem(spec.name)
-    row = {k: v for k, v in vars(spec).items() if k != "labels"}
-    if problem is not None:
-        installed = f"not usable: {problem}"
-    else:
-        installed = f"imported ({spec.weights_sha256[:12]})" if spec.download else f"ready ({(spec.weights_sha256 or '')[:12]})"
+    row = {k: v for k, v in _spec_row(spec).items() if k != "labels"}
+    sha256 = row["weights_sha256"] or ""
+    installed = f"not usable: {problem}" if problem is not None else f"{'imported' if spec.imported else 'ready'} ({sha256[:12]})"
     return row | {"kind": "detector", "installed": installed}
 
 
 def _weights_state(spec) -> str:  # noqa: ANN001
-    if spec.download is None:
+    from restore.models.installed import weights_sha256
+
+    if spec.imported is None:
         return f"shipped ({spec.weights_file})" if spec.weights_file else "none needed"
-    if spec.weights_sha256:
-        return f"imported ({spec.weights_sha256[:12]})"
-    return f"not installed: download {spec.download}, then `photochrom models import {spec.name} FILE`"
+    if sha256 := weights_sha256(spec):
+        return f"imported ({sha256[:12]})"
+    return f"not installed: download {spec.imported.download}, then `photochrom models import {spec.name} FILE`"
 
 
 @models_app.command("import")
@@ -754,7 +750,8 @@ def models_import(
     """Check a downloaded checkpoint, extract its weights, and install them as --model NAME
     (or, for a detector, as --detector NAME)."""
     from restore.models.base import ModelError
-    from restore.models.imported import import_checkpoint, models_dir
+    from restore.models.imported import import_checkpoint
+    from restore.models.installed import models_dir
 
     try:
         record = import_checkpoint(name, file)
@@ -770,8 +767,6 @@ def models_import(
 def models_info(name: Annotated[str, typer.Argument(metavar="NAME")], as_json: JsonOption = False) -> None:
     """Everything a model declares (sizes, receptive field and tile overlap, hints, weights,
     licence), or a detector (weights, licence, whether it can run here)."""
-    from dataclasses import asdict
-
     from restore.models.detectors import get_detector_spec, is_detector
     from restore.models.registry import ModelError, get_spec
 
@@ -781,7 +776,7 @@ def models_info(name: Annotated[str, typer.Argument(metavar="NAME")], as_json: J
             info = _detector_row(spec) | {"labels": len(spec.labels)}
         else:
             spec = get_spec(name)
-            info = asdict(spec) | {"overlap_px": spec.overlap_px}
+            info = _spec_row(spec) | {"overlap_px": spec.overlap_px}
     except ModelError as exc:
         _fail(str(exc))
     if as_json:
@@ -827,9 +822,9 @@ def export(
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option("--data", help="Folder of colour photos to train on.")] = Path("../shared/data/train"),
+    data: Annotated[Path, typer.Option("--data", help="Folder of colour photos to train on.")],
     out: Annotated[Path, typer.Option("--out", help="Where checkpoints, weights (lite.pt) and history.json go; an existing checkpoint there is resumed.")] = Path("train-out"),
-    dev: Annotated[Path | None, typer.Option("--dev", help="Folder of colour photos for the per-epoch validation figure.")] = Path("../shared/data/dev"),
+    dev: Annotated[Path | None, typer.Option("--dev", help="Folder of colour photos for the per-epoch validation figure (default: none, no validation).")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs (an upper bound with --max-minutes).")] = 40,
     max_minutes: Annotated[float | None, typer.Option(help="Fit the run into this many minutes (epochs set after the first).")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
@@ -873,26 +868,23 @@ def evaluate(
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N photos (in name order).")] = None,
     sample: Annotated[int | None, typer.Option(min=1, help="N photos evenly spaced in name order.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Processes (one photo each at a time).")] = 1,
-    saturation: SaturationOption = 1.15,
+    saturation: SaturationOption = DEFAULT_SATURATION,
     out: Annotated[Path, typer.Option("--out", help="Where the JSON report and the markdown table go.")] = Path("evaluation"),
     as_json: JsonOption = False,
 ) -> None:
     """iColoriT's hint-count protocol through the whole pipeline: PSNR, colourfulness and
     the chroma error at hint points, with the gray baseline; writes OUT/evaluation.json and
     OUT/evaluation.md."""
-    from restore.evaluate import EvaluateError, EvaluateSettings, markdown_table
+    from restore.evaluate import EvaluateError, EvaluateSettings, parse_counts, report_summary, write_report
     from restore.evaluate import evaluate as run_evaluation
 
     try:
-        hint_counts = tuple(int(c) for c in counts.split(","))
-    except ValueError:
-        _fail(f"--counts {counts}: expected whole numbers separated by commas")
-    if any(c < 0 for c in hint_counts):
-        _fail(f"--counts {counts}: counts cannot be negative")
-    settings = EvaluateSettings(
-        data=data, models=tuple(models or ("lite", "propagate")), counts=hint_counts, seed=seed, limit=limit,
-        sample=sample, workers=workers, saturation=saturation,
-    )
+        settings = EvaluateSettings(
+            data=data, models=tuple(models or EvaluateSettings.models), counts=parse_counts(counts), seed=seed, limit=limit,
+            sample=sample, workers=workers, saturation=saturation,
+        )
+    except EvaluateError as exc:
+        _fail(str(exc))
     try:
         with _progress("evaluate") as bar:
             task = bar.add_task("", total=None)
@@ -905,12 +897,9 @@ def evaluate(
             report = run_evaluation(settings, progress)
     except EvaluateError as exc:
         _fail(str(exc))
-    out.mkdir(parents=True, exist_ok=True)
-    table = markdown_table(report)
-    (out / "evaluation.json").write_text(json.dumps(report, indent=1))
-    (out / "evaluation.md").write_text(table)
+    table = write_report(report, out)
     if as_json:
-        _print_json({k: report[k] for k in ("settings", "photos", "summary")})
+        _print_json(report_summary(report))
     else:
         sys.stdout.write(table)
 

@@ -51,7 +51,8 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from restore.editor import TOKEN_HEADER, EditorServer, EditorSession  # noqa: E402
+from hints.editor import TOKEN_HEADER, EditorServer, make_server  # noqa: E402
+from restore.editing import ScanRenderer  # noqa: E402
 
 
 def make_scan(path: Path, height: int, width: int) -> None:
@@ -130,22 +131,21 @@ class Client:
         return seconds, data
 
 
-def in_process(session: EditorSession, count: int, runs: int) -> dict[str, Samples]:
+def in_process(server: EditorServer, count: int, runs: int) -> dict[str, Samples]:
     """The preview's computation without HTTP: global pass alone against the whole pipeline."""
-    from hints.schema import Hint
     from restore.preview import colorize, colorize_preview
 
-    _, _, resolved = session.check(session.document({"points": hints(count, session.width, session.height)}))
-    preview = session.preview_scan
-    sy, sx = preview.height / session.height, preview.width / session.width
-    scaled = [Hint((h.x_px + 0.5) * sx - 0.5, (h.y_px + 0.5) * sy - 0.5, h.ab, max(0.5, h.radius_px * sx), "") for h in resolved]
+    session, renderer = server.session, server.session.renderer
+    resolved = session.check(session.document({"points": hints(count, session.width, session.height)}))[1].hints
+    preview = renderer.preview_scan
+    scaled = renderer.preview_hints(resolved)
     report: dict[str, Samples] = {}
     for name, function in (("global_pass_only", colorize_preview), ("whole_pipeline", colorize)):
         samples = report[name] = Samples()
 
         def call(function=function) -> tuple[float, None]:  # noqa: ANN001
             started = time.perf_counter()
-            function(preview, session.model, session.settings, hints=scaled)
+            function(preview, renderer.colorizer, renderer.settings, hints=scaled)
             return time.perf_counter() - started, None
 
         for _ in range(runs):
@@ -207,9 +207,8 @@ def main() -> None:
         scan = Path(tmp) / "scan.tif"
         make_scan(scan, height, width)
         started = time.perf_counter()
-        session = EditorSession(scan, Path(tmp) / "hints.json", model=args.model)
+        server = make_server(ScanRenderer(scan, args.model), Path(tmp) / "hints.json")
         report["open_s"] = round(time.perf_counter() - started, 2)
-        server = EditorServer(session)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         client = Client(server)
         samples: dict[str, Samples] = {}
@@ -224,7 +223,7 @@ def main() -> None:
                 body = {"points": hints(count, width, height, run)}
                 samples[f"preview_{count}_hints"].time(lambda body=body: client.request("POST", "/api/preview", body))
             print(f"preview with {count} hints: {summary([s for _, s, _ in samples[f'preview_{count}_hints'].rows])}", file=sys.stderr)
-        for name, timed in in_process(session, 5, max(3, args.runs // 4)).items():
+        for name, timed in in_process(server, 5, max(3, args.runs // 4)).items():
             samples[f"in_process_5_hints_{name}"] = timed
         samples["render_full_resolution"] = Samples()
         jpeg = samples["render_full_resolution"].time(lambda: client.request("POST", "/api/render", {"points": hints(5, width, height)}))

@@ -26,6 +26,20 @@ def list_scans(catalog: Catalog) -> list[dict[str, object]]:
         return [_scan_row(scan) for scan in scans]
 
 
+def scan_sizes(catalog: Catalog) -> dict[str, tuple[str, int, int]]:
+    """SHA-256 and file stem -> (sha256, width, height) of every catalogued scan with a size:
+    what `hints validate` checks hint files against (by `image.sha256`, else by file stem).
+    A stem shared by several scans names the oldest."""
+    sizes: dict[str, tuple[str, int, int]] = {}
+    for row in list_scans(catalog):
+        if row["width"]:
+            entry = (str(row["sha256"]), int(row["width"]), int(row["height"]))  # type: ignore[arg-type]
+            sizes[str(row["sha256"])] = entry
+            if row["path"]:
+                sizes.setdefault(Path(str(row["path"])).stem, entry)
+    return sizes
+
+
 def show_scan(catalog: Catalog, ident: str) -> dict[str, object]:
     """One scan by id or SHA-256 prefix (at least 6 hex digits): all it records, with history."""
     with catalog.read() as session:

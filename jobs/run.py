@@ -30,16 +30,16 @@ from catalog.models import HintFileRecord, Job, JobEvent, JobStatus, Location, O
 from catalog.queries import find_scan
 from jobs import lease
 from jobs.scheduler import open_runner
-from hints.schema import HintError, HintFile, find_hint_file, load_hint_file, resolve
+from hints.schema import HintError, HintFile, find_hint_file
+from hints.validate import ScanIdentity, validate_hint_file
 from jobs.worker import TaskOutcome, TaskSpec
 from restore.instances import usable_instances
 from restore.models.detectors import get_detector_spec
+from restore.models.installed import weights_sha256
 from restore.models.registry import get_spec
 from restore.scanio.write import TEMPORARY_PATTERN
 from restore.pipeline import output_name
-from restore.settings import RestoreSettings
-
-DEFAULT_RETRIES = 2  # a scan whose worker dies is tried 1 + this many times
+from restore.settings import DEFAULT_RETRIES, RestoreSettings
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,10 @@ class JobSummary:
 
 def result_key(settings: RestoreSettings, hints_sha256: str | None = None) -> str:
     """SHA-256 of what decides a result's pixels: settings, model and its weights, hint file."""
-    spec = get_spec(settings.model)
-    document: dict[str, object] = {"settings": settings.to_dict(), "weights_sha256": spec.weights_sha256, "hints_sha256": hints_sha256}
+    model_sha256 = weights_sha256(get_spec(settings.model))
+    document: dict[str, object] = {"settings": settings.to_dict(), "weights_sha256": model_sha256, "hints_sha256": hints_sha256}
     if settings.instances is not None:  # absent otherwise, so older results stay current
-        document["detector_sha256"] = get_detector_spec(settings.instances.detector).weights_sha256
+        document["detector_sha256"] = weights_sha256(get_detector_spec(settings.instances.detector))
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
@@ -163,8 +163,7 @@ def _hint_file_for(hints_dir: Path | None, scan: Scan, location: Location | None
     if path is None:
         return None, None
     try:
-        hint_file = load_hint_file(path)
-        resolve(hint_file, scan.width or 0, scan.height or 0, scan.sha256)
+        hint_file = validate_hint_file(path, ScanIdentity(scan.sha256, scan.width or 0, scan.height or 0)).file
     except HintError as exc:
         return None, str(exc)
     return hint_file, None

@@ -32,6 +32,7 @@ from restore.scanio.files import file_sha256
 from restore.instances import Batch, InstancePass, run_inline
 from restore.models.base import Colorizer, ModelError
 from restore.models.detectors import shared_detector
+from restore.models.installed import weights_sha256
 from restore.models.registry import get_spec, shared_model
 from restore.scanio.write import OutputClaimed, result_provenance
 from restore.pipeline import RestoreResult, SkipScan, restore_file
@@ -113,7 +114,7 @@ def _written_by(spec: TaskSpec, provenance: dict[str, str]) -> bool:
         "Task": spec.key,
         "SourceSHA256": spec.source_sha256,
         "Settings": json.dumps(spec.settings.to_dict(), sort_keys=True),
-        "WeightsSHA256": get_spec(spec.settings.model).weights_sha256 or "",
+        "WeightsSHA256": weights_sha256(get_spec(spec.settings.model)) or "",
         "HintsSHA256": spec.hints_sha256 or "",
     }
     return all(provenance.get(name) == value for name, value in expected.items())

@@ -8,15 +8,11 @@ Ranges, written once here:
 
 The formulas are scikit-image's (and tested against it). sRGB -> Lab runs on strips of
 rows, so that a 100-megapixel scan never holds more than a strip of temporaries. Lab ->
-sRGB, which runs on every output pixel, is one loop per pixel compiled with Numba (in
-float64): L*a*b* -> f(X), f(Y), f(Z) -> XYZ -> linear sRGB, the gamut step, and the sRGB
-encoding read from a 2^20-entry table straight into the output's integer levels; the
-recombination's loop (`guided_rows_to_rgb`) does the same after making each pixel's a*b*.
-scikit-image's own conversion took 1.5 s per 10 megapixels here, dominated by float64
-temporaries and `pow`; the same arithmetic as NumPy and OpenCV passes over strips took twice
-the CPU time of the compiled loop. (OpenCV's conversion is fast but tabulated coarsely:
-0.4 units off in a*b* and 0.3 in L* at 16 bits, too coarse for a result whose lightness
-must be the scan's.)
+sRGB, which runs on every output pixel, is one loop per pixel compiled with Numba:
+L*a*b* -> XYZ -> linear sRGB, the gamut step (chroma reduced, L* and hue kept), and the
+sRGB encoding from a table straight into the output's integer levels; the recombination's
+loop (`guided_rows_to_rgb`) does the same after making each pixel's a*b*. Why not
+scikit-image's or OpenCV's conversion: docs/benchmarks.md ("Lab -> sRGB").
 """
 
 from __future__ import annotations

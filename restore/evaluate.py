@@ -39,7 +39,7 @@ from restore.colour import lab_to_rgb, lightness_to_gray, rgb_to_lab
 from restore.scanio.files import PHOTO_SUFFIXES, photo_files
 from restore.models.registry import shared_model
 from restore.pipeline import restore_file
-from restore.settings import DEFAULT_SATURATION, RestoreSettings
+from restore.settings import DEFAULT_MODEL, DEFAULT_SATURATION, RestoreSettings
 
 GRAY = "gray"  # the baseline's name in the results
 UNREACHABLE_EPS = 0.5  # a*b* units between a hint and its reachable colour
@@ -48,7 +48,7 @@ UNREACHABLE_EPS = 0.5  # a*b* units between a hint and its reachable colour
 @dataclass(frozen=True)
 class EvaluateSettings:
     data: Path
-    models: tuple[str, ...] = ("lite", "propagate")
+    models: tuple[str, ...] = (DEFAULT_MODEL, "propagate")
     counts: tuple[int, ...] = (0, 1, 10, 50, 100)
     seed: int = 2024
     limit: int | None = None  # the first N photos in name order
@@ -59,6 +59,17 @@ class EvaluateSettings:
 
 class EvaluateError(Exception):
     """The evaluation cannot run; one line for people."""
+
+
+def parse_counts(text: str) -> tuple[int, ...]:
+    """The hint counts of `--counts`: whole numbers, at least 0, separated by commas."""
+    try:
+        counts = tuple(int(c) for c in text.split(","))
+    except ValueError:
+        raise EvaluateError(f"--counts {text}: expected whole numbers separated by commas") from None
+    if any(c < 0 for c in counts):
+        raise EvaluateError(f"--counts {text}: counts cannot be negative")
+    return counts
 
 
 def psnr_u8(a_u8: np.ndarray, b_u8: np.ndarray) -> float:
@@ -231,3 +242,18 @@ def markdown_table(report: dict[str, object]) -> str:
             f"| {e['model']} | {e['hints']} | {e['psnr']:.2f} | {e['colourfulness']:.1f} ({e['colourfulness_ratio']:.2f}) | {errors} | {unreachable} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, object], out: Path) -> str:
+    """Writes the report into the folder `out` (made if missing): evaluation.json (all of
+    it, every row) and evaluation.md (`markdown_table`). Returns the table."""
+    out.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(report)
+    (out / "evaluation.json").write_text(json.dumps(report, indent=1))
+    (out / "evaluation.md").write_text(table)
+    return table
+
+
+def report_summary(report: dict[str, object]) -> dict[str, object]:
+    """The report without its per-photo rows: its settings, photo count and summary."""
+    return {key: report[key] for key in ("settings", "photos", "summary")}

@@ -39,10 +39,11 @@ from restore.recombine import (
     recombine_rows,
     result_dtype,
 )
+from restore.scanio.formats import FORMAT_EXTENSIONS
 from restore.scanio.probe import ScanError
 from restore.scanio.read import read_scan
 from restore.scanio.rows import streams_rows, tiff_rows
-from restore.scanio.write import FORMAT_EXTENSIONS, Provenance, write_result
+from restore.scanio.write import Provenance, write_result
 from restore.settings import RestoreSettings
 
 

@@ -1,16 +1,23 @@
-"""What decides a result's pixels: the restore settings and the instance pass's, with every
-default in one place (the command line builds them from what the user passed). Recorded with
-every job and result."""
+"""Settings in one place: what decides a result's pixels (the restore settings and the instance
+pass's, recorded with every job and result), every default the command line shows for them
+and for a job's retries and ingest's pixel limit, and `build_restore_settings`, which makes
+them from the flags the user passed. Light to import (`photochrom --help` reads the
+defaults): the model registry is loaded only to check a model's or a detector's name."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import TypeVar
 
-from restore.scanio.write import FORMAT_EXTENSIONS
+from restore.scanio.formats import DEFAULT_MAX_PIXELS, FORMAT_EXTENSIONS  # noqa: F401 - DEFAULT_MAX_PIXELS: every default in one place
 
 DEFAULT_MODEL = "lite"
 DEFAULT_SATURATION = 1.15
 DEFAULT_DETECTOR = "maskrcnn_resnet50_fpn"
+DEFAULT_RETRIES = 2  # a scan whose worker dies is tried 1 + this many times (jobs/run.py)
+
+#: The output format names --format takes (any case), and the format each means.
+OUTPUT_FORMAT_NAMES = {"tif": "TIFF", "tiff": "TIFF", "png": "PNG", "jpg": "JPEG", "jpeg": "JPEG"}
 
 
 @dataclass(frozen=True)
@@ -86,3 +93,94 @@ class RestoreSettings:
         """The settings `to_dict` recorded (a job's JSON read back)."""
         instances = document.get("instances")
         return cls(**{**document, "instances": InstanceSettings(**instances) if isinstance(instances, dict) else None})
+
+
+class SettingsError(ValueError):
+    """Settings the user asked for that cannot be used; one line for people, naming the option."""
+
+
+def build_restore_settings(
+    *,
+    model: str | None = None,
+    saturation: float | None = None,
+    output_format: str | None = None,
+    include_colour: bool | None = None,
+    instances: bool | None = None,
+    detector: str | None = None,
+    instance_min_score: float | None = None,
+    max_instances: int | None = None,
+) -> RestoreSettings:
+    """The settings of a `restore` or `colorize` run, built once from the options the user passed.
+
+    Precedence, lowest first: the defaults (RestoreSettings' and InstanceSettings' fields);
+    the command-line flags. There is no configuration file. Each argument is named after its
+    flag (`output_format`: --format) and is None when the user did not pass the flag, so a
+    flag passed with its default value still counts as passed: --detector,
+    --instance-min-score and --max-instances without --instances are refused whatever their
+    values. Without --instances there is no instance pass.
+
+    Raises SettingsError, checking in this order: the model is a colorization model that can
+    run here (`check_model`); the instance flags come with --instances; the detector is one
+    photochrom knows; the format is one of OUTPUT_FORMAT_NAMES.
+    """
+    check_model(DEFAULT_MODEL if model is None else model)
+    instance_flags = _given(detector=detector, min_score=instance_min_score, max_instances=max_instances)
+    instance_settings = None
+    if instances:
+        instance_settings = _with_flags(InstanceSettings(), instance_flags)
+        check_detector(instance_settings.detector)
+    elif instance_flags:
+        raise SettingsError("--detector, --instance-min-score and --max-instances apply only with --instances")
+    if output_format is not None and output_format.lower() not in OUTPUT_FORMAT_NAMES:
+        raise SettingsError(f"--format {output_format}: expected tiff, png or jpeg")
+    flags = _given(
+        model=model,
+        saturation=saturation,
+        output_format=None if output_format is None else OUTPUT_FORMAT_NAMES[output_format.lower()],
+        include_colour=include_colour,
+    )
+    return _with_flags(RestoreSettings(instances=instance_settings), flags)
+
+
+def check_model(name: str) -> None:
+    """SettingsError unless `name` is a colorization model whose weights are here and intact:
+    a model that cannot load is a usage error, not a failure of every scan."""
+    from restore.models.detectors import is_detector
+    from restore.models.registry import ModelError, usable_spec
+
+    try:
+        usable_spec(name)
+    except ModelError as exc:
+        if is_detector(name):
+            raise SettingsError(
+                f"{name!r} is a detector, not a colorization model: use it with --instances --detector {name}"
+            ) from exc
+        raise SettingsError(str(exc)) from exc
+
+
+def check_detector(name: str) -> None:
+    """SettingsError unless photochrom knows the detector `name`. A known one that cannot run
+    here (no weights) is the job's to report: it goes on without instances."""
+    from restore.models.base import ModelError
+    from restore.models.detectors import get_detector_spec
+
+    try:
+        get_detector_spec(name)
+    except ModelError as exc:
+        raise SettingsError(f"--detector: {exc}") from exc
+
+
+_Settings = TypeVar("_Settings", InstanceSettings, RestoreSettings)
+
+
+def _given(**flags: object) -> dict[str, object]:
+    """The flags the user passed (None: not passed)."""
+    return {name: value for name, value in flags.items() if value is not None}
+
+
+def _with_flags(defaults: _Settings, flags: dict[str, object]) -> _Settings:
+    """`defaults` with the user's flags laid over them; a value out of range is a SettingsError."""
+    try:
+        return replace(defaults, **flags)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc

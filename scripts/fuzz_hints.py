@@ -39,8 +39,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from hints.editor import TOKEN_HEADER, make_server  # noqa: E402
 from hints.schema import HintError, load_hint_file, resolve  # noqa: E402
-from restore.editor import TOKEN_HEADER, make_server  # noqa: E402
+from restore.editing import ScanRenderer  # noqa: E402
 
 WIDTH, HEIGHT = 160, 120
 SEEDS = [
@@ -149,7 +150,7 @@ class Fuzzer:
         scan = folder / "scan.png"
         ramp = np.linspace(30, 220, WIDTH)[None, :] + np.linspace(0, 30, HEIGHT)[:, None]
         Image.fromarray(ramp.astype(np.uint8), "L").save(scan)
-        self.server = make_server(scan, folder / "hints" / "scan.json", model="ramp")
+        self.server = make_server(ScanRenderer(scan, "ramp"), folder / "hints" / "scan.json")
         self.server.handle_error = self._server_traceback  # type: ignore[method-assign]
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
@@ -221,7 +222,7 @@ class Fuzzer:
                 with socket.create_connection(("127.0.0.1", self.server.server_address[1]), timeout=self.max_seconds) as conn:
                     conn.sendall(request)
                     # A body shorter than its Content-Length ends here; one that stalls is
-                    # answered after 30 s (tests/restore/test_editor.py times that).
+                    # answered after 30 s (tests/hints/test_editor.py times that).
                     conn.shutdown(socket.SHUT_WR)
                     reader = conn.makefile("rb")
                     status = int(reader.readline().split()[1])

@@ -9,9 +9,10 @@ Array contract (checked once, in `check_batch`):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -35,8 +36,34 @@ class NonFiniteOutput(ModelError):
 
 
 @dataclass(frozen=True)
+class Imported:
+    """Published weights that users download and import themselves (`photochrom models
+    import`, restore/models/imported.py): where to get them and how a checkpoint becomes our
+    weights. Part of the spec, so a model's download is declared once, next to its adapter."""
+
+    download: str  # where users get the file (and which file)
+    build: Callable[[], Any]  # a fresh torch module of the architecture, for the strict check
+    extract: Callable[[object], Mapping[str, Any]]  # checkpoint -> state dict of tensors
+    safe_globals: tuple[type, ...] = ()  # classes allowed when unpickling, beyond tensors and containers
+
+
+class Declaration(Protocol):
+    """What every vocabulary's spec (a model's, a detector's, ...) declares about its weights:
+    what restore/models/installed.py reads install state for. A registered spec never holds
+    install state; only a loaded instance's spec records the weights it loaded."""
+
+    kind: ClassVar[str]  # "model", "detector", ...: for messages
+    name: str
+    imported: Imported | None  # weights the user imports, or None
+    weights_env: str | None  # an environment variable naming a weights file the user keeps, or None
+    weights_sha256: str | None  # see ModelSpec
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """What a model is, declared next to its implementation."""
+
+    kind: ClassVar[str] = "model"
 
     name: str
     description: str
@@ -44,14 +71,16 @@ class ModelSpec:
     receptive_field_px: int  # at input resolution; tile overlap is derived from it
     takes_hints: bool  # uses hint_ab/hint_mask (curator hints and global context)
     licence: str
-    weights_file: str | None = None  # relative to restore/models/weights, or None
+    weights_file: str | None = None  # shipped: relative to restore/models/weights; imported: the stored file's name
+    # Shipped weights' SHA-256, declared. None in the declaration of imported weights, which
+    # are install state (restore/models/installed.py: `weights_sha256(spec)`); a loaded
+    # model's own spec carries the SHA-256 of the weights it loaded, for provenance.
     weights_sha256: str | None = None
     batch_size: int = 8  # patches per call that fill the model well on a CPU
     needs_hints: bool = False  # colours only from hints (without them the result is gray)
     working_px: int | None = None  # the working resolution's long side, if the model needs its own
-    # Published weights the user downloads and imports (`photochrom models import`): where
-    # to get them. Such a model's weights_sha256 is that of the weights installed (or None).
-    download: str | None = None
+    imported: Imported | None = None  # published weights the user downloads and imports
+    weights_env: str | None = None  # a weights file the user names in this environment variable
 
     @property
     def overlap_px(self) -> int:

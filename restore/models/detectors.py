@@ -15,14 +15,14 @@ Array contract (written once here, checked in `check_input`):
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from restore.models.base import ModelError
+from restore.models.base import Imported
+from restore.models.registry import Registry
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,13 +78,16 @@ def instances_from(
 class DetectorSpec:
     """What a detector is, declared next to its backend."""
 
+    kind: ClassVar[str] = "detector"
+
     name: str
     description: str
     licence: str
-    # Published weights the user downloads and imports (`photochrom models import`): where
-    # to get them. weights_sha256 is that of the weights installed (or None).
-    download: str | None = None
+    imported: Imported | None = None  # published weights the user downloads and imports
+    # None in a declaration: the weights' SHA-256 is install state (restore/models/installed.py);
+    # a loaded detector's own spec carries that of the weights it loaded, for provenance.
     weights_sha256: str | None = None
+    weights_env: str | None = None  # a weights file the user names in this environment variable
     labels: tuple[str, ...] = field(default=(), repr=False)  # class names by index, where fixed
 
 
@@ -102,115 +105,16 @@ def check_input(name: str, l_hw: np.ndarray) -> None:
         raise ValueError(f"{name}: l_hw must be H x W float32, got {l_hw.shape} {l_hw.dtype}")
 
 
-@dataclass(frozen=True)
-class _Entry:
-    spec: DetectorSpec
-    factory: Callable[[], Detector]
-    # Raises ModelError saying why the detector cannot be used here (weights missing,
-    # package missing); cheap, without loading the network.
-    check: Callable[[], None] | None
-    # The SHA-256 of the weights the detector would load now (None when there are none).
-    installed_sha256: Callable[[], str | None] | None
+detectors: Registry[DetectorSpec, Detector] = Registry(DetectorSpec.kind, Detector)
 
-
-_DETECTORS: dict[str, _Entry] = {}
-
-
-def register_detector(
-    spec: DetectorSpec,
-    *,
-    check: Callable[[], None] | None = None,
-    installed_sha256: Callable[[], str | None] | None = None,
-) -> Callable[[Callable[[], Detector]], Callable[[], Detector]]:
-    """Decorator: register a detector factory under spec.name. A spec with `download`
-    gets the imported-weights check and SHA-256 unless the backend gives its own."""
-
-    def add(factory: Callable[[], Detector]) -> Callable[[], Detector]:
-        if spec.name in _DETECTORS and _DETECTORS[spec.name].factory is not factory:
-            raise ModelError(f"detector name {spec.name!r} is registered twice")
-        _DETECTORS[spec.name] = _Entry(spec, factory, check, installed_sha256)
-        return factory
-
-    return add
-
-
-def _load_all() -> None:
-    from restore.models.registry import model_specs
-
-    model_specs()  # imports every module in restore/models and PHOTOCHROM_MODEL_MODULES
-
-
-def detector_specs() -> list[DetectorSpec]:
-    _load_all()
-    return [get_detector_spec(name) for name in sorted(_DETECTORS)]
-
-
-def _entry(name: str) -> _Entry:
-    _load_all()
-    if name not in _DETECTORS:
-        known = ", ".join(sorted(_DETECTORS)) or "none"
-        raise ModelError(f"unknown detector {name!r}; available: {known}")
-    return _DETECTORS[name]
+# The detectors, as the rest of the code asks for them.
+register_detector = detectors.register
+detector_specs = detectors.specs
+get_detector_spec = detectors.get
+detector_problem = detectors.problem
+create_detector = detectors.create
+shared_detector = detectors.shared
 
 
 def is_detector(name: str) -> bool:
-    _load_all()
-    return name in _DETECTORS
-
-
-def get_detector_spec(name: str) -> DetectorSpec:
-    """The detector's spec, with the SHA-256 of the weights installed for it (or None)."""
-    from dataclasses import replace
-
-    entry = _entry(name)
-    if entry.installed_sha256 is not None:
-        return replace(entry.spec, weights_sha256=entry.installed_sha256())
-    if entry.spec.download is not None:
-        from restore.models.imported import installed_spec
-
-        return installed_spec(entry.spec)
-    return entry.spec
-
-
-def detector_problem(name: str) -> str | None:
-    """Why detector `name` cannot be used here, in one line, or None if it can.
-
-    For imported weights this checks the manifest and the stored file's SHA-256 (so a job
-    learns of a missing or damaged file once, before its scans run), without loading them.
-    """
-    try:
-        entry = _entry(name)
-        if entry.check is not None:
-            entry.check()
-        elif entry.spec.download is not None:
-            from restore.models.imported import check_installed
-
-            check_installed(entry.spec.name, entry.spec.download, "detector")
-    except ModelError as exc:
-        return str(exc)
-    return None
-
-
-def create_detector(name: str) -> Detector:
-    entry = _entry(name)
-    detector = entry.factory()
-    if not isinstance(detector, Detector) or detector.spec.name != name:
-        raise ModelError(f"detector {name!r} does not implement the Detector protocol with its registered spec")
-    return detector
-
-
-_SHARED: dict[str, Detector] = {}
-
-
-def shared_detector(name: str) -> Detector:
-    """One instance of each detector per process, loaded on first use and kept (a Dask
-    worker loads the weights once, not once per scan)."""
-    if name not in _SHARED:
-        _SHARED[name] = create_detector(name)
-    return _SHARED[name]
-
-
-def env_path(variable: str) -> str | None:
-    """A path named by an environment variable (which Dask workers inherit), or None."""
-    value = os.environ.get(variable, "").strip()
-    return value or None
+    return name in detectors

@@ -15,16 +15,14 @@ score. Its masks are binary (it pastes them at 0.5); the pipeline's feathering s
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from restore.scanio.files import file_sha256
 from restore.models.base import ModelError
-from restore.models.detectors import DetectorSpec, Instance, check_input, env_path, instances_from, register_detector
+from restore.models.detectors import DetectorSpec, Instance, check_input, instances_from, register_detector
+from restore.models.installed import env_path, weights_sha256
 
 CONFIG_ENV = "PHOTOCHROM_DETECTRON2_CONFIG"
 WEIGHTS_ENV = "PHOTOCHROM_DETECTRON2_WEIGHTS"
@@ -34,6 +32,7 @@ SPEC = DetectorSpec(
     name="detectron2",
     description=f"a detectron2 instance-segmentation model: its config in ${CONFIG_ENV}, its weights in ${WEIGHTS_ENV}",
     licence="Apache-2.0 (detectron2); the weights' own terms (the model zoo's are trained on COCO)",
+    weights_env=WEIGHTS_ENV,
 )
 
 
@@ -52,24 +51,12 @@ def _files() -> tuple[Path, Path]:
     return Path(config), Path(weights)
 
 
-@lru_cache(maxsize=4)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    return file_sha256(Path(path))  # cached by size and time: result keys ask once per scan
-
-
-def installed_sha256() -> str | None:
-    weights = env_path(WEIGHTS_ENV)
-    if weights is None or not os.path.isfile(weights):
-        return None
-    stat = os.stat(weights)
-    return _sha256(weights, stat.st_size, stat.st_mtime_ns)
-
-
 def check() -> None:
+    """The package and both files there (the default check would look at the weights only)."""
     _files()
 
 
-@register_detector(SPEC, check=check, installed_sha256=installed_sha256)
+@register_detector(SPEC, check=check)
 class Detectron2Detector:
     def __init__(self) -> None:
         config, weights = _files()
@@ -85,7 +72,7 @@ class Detectron2Detector:
         self.predictor = DefaultPredictor(cfg)
         datasets = cfg.DATASETS.TEST
         classes = MetadataCatalog.get(datasets[0]).get("thing_classes", None) if datasets else None
-        self.spec = replace(SPEC, weights_sha256=installed_sha256(), labels=tuple(classes or ()))
+        self.spec = replace(SPEC, weights_sha256=weights_sha256(SPEC), labels=tuple(classes or ()))
 
     def detect(self, l_hw: np.ndarray, min_score: float) -> list[Instance]:
         from detectron2.data import transforms as T

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -37,9 +38,9 @@ import torch.nn.functional as F
 from timm.layers import Mlp
 from torch import nn
 
-from restore.models.base import ModelError, ModelSpec, check_batch
+from restore.models.base import Imported, ModelError, ModelSpec, check_batch
 from restore.models.device import batch_tensors, place, to_numpy
-from restore.models.imported import Importable, load_imported, register_importable
+from restore.models.imported import load_imported
 from restore.models.registry import register
 
 INPUT_PX = 224
@@ -303,9 +304,13 @@ def make_spec(size: IColoriTSize) -> ModelSpec:
         takes_hints=True,
         licence=LICENCE,
         weights_file=f"{size.name}.pt",
-        weights_sha256=None,
         batch_size=size.batch_size,
-        download=size.download,
+        imported=Imported(
+            download=size.download,
+            build=partial(IColoriT, size),
+            extract=partial(extract_state, size=size),
+            safe_globals=(argparse.Namespace,),
+        ),
     )
 
 
@@ -330,15 +335,6 @@ class IColoriTColorizer:
 
 def _declare(size: IColoriTSize) -> Callable[[], IColoriTColorizer]:
     spec = SPECS[size.name]
-    register_importable(
-        Importable(
-            name=size.name,
-            download=size.download,
-            build=lambda: IColoriT(size),
-            extract=lambda checkpoint: extract_state(checkpoint, size),
-            safe_globals=(argparse.Namespace,),
-        )
-    )
 
     def create() -> IColoriTColorizer:
         return IColoriTColorizer(spec, size)

@@ -1,5 +1,7 @@
-"""Published checkpoints that users download themselves: importing, storing and loading them
-(a colorization model's, or an instance detector's: restore/models/maskrcnn.py).
+"""Published checkpoints that users download themselves: importing and loading them (a
+colorization model's, or an instance detector's: restore/models/maskrcnn.py). What to
+download and how to read it is declared in the spec (`Imported`, restore/models/base.py);
+what is installed is read through restore/models/installed.py.
 
 `photochrom models import NAME FILE` reads FILE without running pickled code beyond the
 classes the adapter allows (`torch.load(weights_only=True)`, plus e.g. argparse.Namespace
@@ -8,55 +10,29 @@ checkpoint also holds optimizer state and arguments), loads them strictly into o
 implementation of the architecture (every tensor present with its shape, none left over),
 and stores them as `<models dir>/<NAME>.pt` with a manifest `<NAME>.json` holding that
 file's SHA-256, which is checked on every load.
-
-The models dir is $PHOTOCHROM_MODELS, else $XDG_DATA_HOME/photochrom/models, else
-~/.local/share/photochrom/models (Dask workers inherit the environment).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import torch
 from torch import nn
 
+from restore.models.base import Declaration, Imported, ModelError
+from restore.models.installed import check_installed, models_dir
+from restore.models.registry import Registry
 from restore.scanio.files import file_sha256
-from restore.models.base import ModelError, ModelSpec, check_sha256
 from restore.scanio.write import write_atomically
 
-if TYPE_CHECKING:
-    from restore.models.detectors import DetectorSpec
-
-MODELS_ENV = "PHOTOCHROM_MODELS"
 STORED_FORMAT = "photochrom-import/1"
 
-
-@dataclass(frozen=True)
-class Importable:
-    """How a published checkpoint becomes a model's weights; declared next to its adapter."""
-
-    name: str
-    download: str  # where users get the file (and which file)
-    build: Callable[[], nn.Module]  # a fresh instance of the architecture, for the strict check
-    extract: Callable[[object], Mapping[str, torch.Tensor]]  # checkpoint -> state dict
-    safe_globals: tuple[type, ...] = ()  # classes allowed when unpickling, beyond tensors and containers
-
-
-_IMPORTABLE: dict[str, Importable] = {}
-
-
-def register_importable(importable: Importable) -> Importable:
-    if importable.name in _IMPORTABLE and _IMPORTABLE[importable.name] != importable:
-        raise ModelError(f"importable model {importable.name!r} is declared twice")
-    _IMPORTABLE[importable.name] = importable
-    return importable
+Spec = TypeVar("Spec", bound=Declaration)
 
 
 def state_dict_in(checkpoint: object, keys: tuple[str, ...]) -> Mapping[object, object]:
@@ -73,47 +49,17 @@ def state_dict_in(checkpoint: object, keys: tuple[str, ...]) -> Mapping[object, 
     return checkpoint
 
 
-def importables() -> dict[str, Importable]:
-    from restore.models.registry import model_specs
-
-    model_specs()  # imports every model module, which declares its importable form
-    return dict(_IMPORTABLE)
-
-
-def models_dir() -> Path:
-    if os.environ.get(MODELS_ENV):
-        return Path(os.environ[MODELS_ENV])
-    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return data_home / "photochrom" / "models"
-
-
-def import_command(name: str) -> str:
-    return f"`photochrom models import {name} FILE`"
-
-
-def manifest(name: str) -> dict[str, object] | None:
-    """The installed weights' record (sha256, source, imported_at), or None."""
-    path = models_dir() / f"{name}.json"
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: unreadable manifest of model {name!r} ({exc}); import it again: {import_command(name)}") from exc
-    sha256 = record.get("sha256") if isinstance(record, dict) else None
-    if not (isinstance(sha256, str) and re.fullmatch(r"[0-9a-f]{64}", sha256)):
-        raise ModelError(f"{path}: manifest of model {name!r} records no SHA-256 of its weights; import it again: {import_command(name)}")
-    return record
-
-
-def installed_spec(spec: Spec) -> Spec:
-    """`spec` (a model's or a detector's) with the SHA-256 of the weights installed for it
-    (None when not installed, or when its manifest is damaged: `check_installed` says so)."""
-    try:
-        record = manifest(spec.name)
-    except ModelError:
-        record = None
-    return replace(spec, weights_sha256=str(record["sha256"]) if record else None)
+def importables() -> dict[str, Imported]:
+    """How to import each declaration's weights (models and detectors alike), by name: the
+    name is also the stored file's, so it must be unique across vocabularies."""
+    found: dict[str, Imported] = {}
+    for registry in Registry.vocabularies():
+        for spec in registry.specs():
+            if spec.imported is not None:
+                if spec.name in found:
+                    raise ModelError(f"importable name {spec.name!r} is declared twice (the second one a {spec.kind})")
+                found[spec.name] = spec.imported
+    return found
 
 
 def strict_load(module: nn.Module, state_dict: Mapping[str, torch.Tensor], what: str) -> None:
@@ -140,9 +86,9 @@ def check_finite(state: Mapping[str, torch.Tensor], what: str) -> None:
             raise ModelError(f"{what}: tensor '{key}' holds NaN/inf values; not imported")
 
 
-def _read_checkpoint(path: Path, importable: Importable) -> object:
+def _read_checkpoint(path: Path, imported: Imported) -> object:
     try:
-        with torch.serialization.safe_globals(list(importable.safe_globals)):
+        with torch.serialization.safe_globals(list(imported.safe_globals)):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many classes; all mean the same
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
@@ -154,17 +100,17 @@ def import_checkpoint(name: str, source: Path) -> dict[str, object]:
     known = importables()
     if name not in known:
         raise ModelError(f"no importable model {name!r}; importable: {', '.join(sorted(known))}")
-    importable = known[name]
+    imported = known[name]
     if not source.is_file():
         raise ModelError(f"{source}: no such file")
-    checkpoint = _read_checkpoint(source, importable)
+    checkpoint = _read_checkpoint(source, imported)
     try:
-        state = dict(importable.extract(checkpoint))
+        state = dict(imported.extract(checkpoint))
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ModelError(f"{source}: not a {name} checkpoint (no weights where they should be: {exc})") from exc
     except ModelError as exc:
         raise ModelError(f"{source}: {exc}") from exc
-    strict_load(importable.build(), state, f"{source}")
+    strict_load(imported.build(), state, f"{source}")
     check_finite(state, f"{source}")
     folder = models_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -184,36 +130,12 @@ def import_checkpoint(name: str, source: Path) -> dict[str, object]:
     return record
 
 
-def check_installed(name: str, download: str | None = None, kind: str = "model") -> Path:
-    """The path of the installed weights of `name` (a `kind`: model or detector), after
-    checking their SHA-256 against the manifest; ModelError, one line saying what to do,
-    if they are missing or damaged."""
-    record = manifest(name)
-    if record is None:
-        where = f": download it ({download}) and run {import_command(name)}" if download else ""
-        raise ModelError(f"{kind} {name!r} is not installed{where}")
-    path = models_dir() / f"{name}.pt"
-    if not path.is_file():
-        raise ModelError(f"{path}: weights of {kind} {name!r} are missing; import them again: {import_command(name)}")
-    try:
-        check_sha256(path, str(record["sha256"]), "the imported")
-    except ModelError as exc:
-        raise ModelError(f"{exc}; import it again: {import_command(name)}") from None
-    return path
-
-
-Spec = TypeVar("Spec", ModelSpec, "DetectorSpec")
-
-
 def load_imported(spec: Spec, module: nn.Module) -> Spec:
-    """Load the installed weights of `spec.name` (a model's or a detector's) into `module`
-    after checking their SHA-256; returns the spec with that SHA-256."""
-    importable = _IMPORTABLE.get(spec.name)
-    kind = "model" if isinstance(spec, ModelSpec) else "detector"
-    path = check_installed(spec.name, importable.download if importable else None, kind)
-    actual = str(manifest(spec.name)["sha256"])  # type: ignore[index]
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    """Load the installed weights of `spec` (a model's or a detector's) into `module` after
+    checking their SHA-256; returns the spec of the loaded weights (with that SHA-256)."""
+    weights = check_installed(spec)
+    blob = torch.load(weights.path, map_location="cpu", weights_only=True)
     if not isinstance(blob, dict) or blob.get("format") != STORED_FORMAT or blob.get("model") != spec.name:
-        raise ModelError(f"{path}: not stored weights of {kind} {spec.name!r}")
-    strict_load(module, blob["state_dict"], str(path))
-    return replace(spec, weights_sha256=actual)
+        raise ModelError(f"{weights.path}: not stored weights of {spec.kind} {spec.name!r}")
+    strict_load(module, blob["state_dict"], str(weights.path))
+    return replace(spec, weights_sha256=weights.sha256)

@@ -26,25 +26,15 @@ from torchvision.models.detection import MaskRCNN, MaskRCNN_ResNet50_FPN_Weights
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from restore.models.base import Imported
 from restore.models.device import batch_tensors, place, to_numpy
 from restore.models.detectors import DetectorSpec, Instance, check_input, instances_from, register_detector
-from restore.models.imported import Importable, load_imported, register_importable, state_dict_in
+from restore.models.imported import load_imported, state_dict_in
 
 NAME = "maskrcnn_resnet50_fpn"
 COCO_CLASSES = 91  # torchvision's COCO category ids, background and unused ids included
 # The published weights' metadata ships inside torchvision; reading it downloads nothing.
 _PUBLISHED = MaskRCNN_ResNet50_FPN_Weights.COCO_V1
-
-SPEC = DetectorSpec(
-    name=NAME,
-    description="torchvision Mask R-CNN, ResNet-50 FPN, COCO classes: people and objects with soft masks",
-    licence=(
-        "BSD-3-Clause (torchvision code); weights trained on COCO 2017 (annotations CC BY 4.0, "
-        "images under their Flickr owners' terms)"
-    ),
-    download=f"{_PUBLISHED.url} (torchvision's published COCO weights)",
-    labels=tuple(_PUBLISHED.meta["categories"]),
-)
 
 
 def build() -> MaskRCNN:
@@ -61,7 +51,16 @@ def state_dict_of(checkpoint: object) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if not (isinstance(k, str) and k.endswith(".num_batches_tracked"))}
 
 
-register_importable(Importable(name=NAME, download=SPEC.download or "", build=build, extract=state_dict_of))
+SPEC = DetectorSpec(
+    name=NAME,
+    description="torchvision Mask R-CNN, ResNet-50 FPN, COCO classes: people and objects with soft masks",
+    licence=(
+        "BSD-3-Clause (torchvision code); weights trained on COCO 2017 (annotations CC BY 4.0, "
+        "images under their Flickr owners' terms)"
+    ),
+    imported=Imported(download=f"{_PUBLISHED.url} (torchvision's published COCO weights)", build=build, extract=state_dict_of),
+    labels=tuple(_PUBLISHED.meta["categories"]),
+)
 
 
 @register_detector(SPEC)

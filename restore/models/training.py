@@ -40,12 +40,13 @@ from restore.models.base import ModelError
 from restore.models.device import resolve_device
 from restore.scanio.files import PHOTO_SUFFIXES, photo_files
 from restore.scanio.write import write_atomically
-from restore.models.lite import AB_SCALE, LiteColorNet, LiteConfig, save_weights
+from restore.models.lite import AB_SCALE, SPEC, LiteColorNet, LiteConfig, save_weights
 from restore.models.torch_colour import lab_to_rgb, rgb_to_lab
+from restore.passes import context_spacing
 
 GRAY_CHROMA = 2.0  # mean a*b* chroma under which a photo counts as gray
 MAX_HINTS = 128
-CONTEXT_SPACING_PX = 28  # the pipeline's lattice at 224: input_px / CONTEXT_POINTS_PER_SIDE
+CONTEXT_SPACING_PX = context_spacing(SPEC)  # the pipeline's lattice of context hints, at lite's input
 PRIOR_SIGMA = 5.0  # a*b* units: smoothing of the colour prior and of the soft targets
 PRIOR_UNIFORM_MIX = 0.5  # Zhang et al.'s lambda
 CE_WEIGHT = 0.02  # cross-entropy next to the Huber term (which is in a*b* / 110 units)

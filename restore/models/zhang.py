@@ -37,9 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from restore.models.base import ModelSpec, check_batch
+from restore.models.base import Imported, ModelSpec, check_batch
 from restore.models.device import ab_to_numpy, channels_first, place
-from restore.models.imported import Importable, load_imported, register_importable, state_dict_in
+from restore.models.imported import load_imported, state_dict_in
 from restore.models.registry import register
 
 REPOSITORY = "https://github.com/richzhang/colorization"
@@ -64,33 +64,6 @@ LICENCE = (
 # wider than the input, so every output pixel sees the whole 256 x 256 patch. The tile
 # overlap is capped at a quarter of the input (64 px) anyway.
 RECEPTIVE_FIELD_PX = 256
-
-ECCV16_SPEC = ModelSpec(
-    name="eccv16",
-    description="Zhang et al. ECCV 2016, Colorful Image Colorization: automatic (313 a*b* classes), no hints",
-    input_px=256,
-    receptive_field_px=RECEPTIVE_FIELD_PX,
-    takes_hints=False,
-    licence=LICENCE,
-    weights_file="eccv16.pt",
-    weights_sha256=None,
-    batch_size=4,
-    download=f"{ECCV16_URL} (the official release, {REPOSITORY})",
-)
-
-SIGGRAPH17_SPEC = ModelSpec(
-    name="siggraph17",
-    description="Zhang et al. SIGGRAPH 2017, Real-Time User-Guided Image Colorization: takes hints",
-    input_px=256,
-    receptive_field_px=RECEPTIVE_FIELD_PX,
-    takes_hints=True,
-    licence=LICENCE,
-    weights_file="siggraph17.pt",
-    weights_sha256=None,
-    batch_size=4,
-    download=f"{SIGGRAPH17_URL} (the official release, {REPOSITORY})",
-)
-
 
 def conv_block(channels: list[int], *, stride: int = 1, dilation: int = 1, relu_first: bool = False, norm: bool = True) -> list[nn.Module]:
     """3x3 convolutions channels[0] -> channels[1] -> ..., each followed by a ReLU, the last
@@ -215,8 +188,31 @@ def official_state_dict(checkpoint: object) -> dict[str, torch.Tensor]:
     return state
 
 
-register_importable(Importable(name="eccv16", download=ECCV16_SPEC.download or "", build=ECCV16Net, extract=official_state_dict))
-register_importable(Importable(name="siggraph17", download=SIGGRAPH17_SPEC.download or "", build=SIGGRAPH17Net, extract=official_state_dict))
+ECCV16_SPEC = ModelSpec(
+    name="eccv16",
+    description="Zhang et al. ECCV 2016, Colorful Image Colorization: automatic (313 a*b* classes), no hints",
+    input_px=256,
+    receptive_field_px=RECEPTIVE_FIELD_PX,
+    takes_hints=False,
+    licence=LICENCE,
+    weights_file="eccv16.pt",
+    batch_size=4,
+    imported=Imported(download=f"{ECCV16_URL} (the official release, {REPOSITORY})", build=ECCV16Net, extract=official_state_dict),
+)
+
+SIGGRAPH17_SPEC = ModelSpec(
+    name="siggraph17",
+    description="Zhang et al. SIGGRAPH 2017, Real-Time User-Guided Image Colorization: takes hints",
+    input_px=256,
+    receptive_field_px=RECEPTIVE_FIELD_PX,
+    takes_hints=True,
+    licence=LICENCE,
+    weights_file="siggraph17.pt",
+    batch_size=4,
+    imported=Imported(
+        download=f"{SIGGRAPH17_URL} (the official release, {REPOSITORY})", build=SIGGRAPH17Net, extract=official_state_dict
+    ),
+)
 
 
 class _ZhangColorizer:

@@ -28,6 +28,8 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from restore.scanio.formats import DEFAULT_MAX_PIXELS
+
 # File signatures. The extension is not trusted: archives hold misnamed files.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"II*\x00", "TIFF"),
@@ -41,9 +43,6 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
 
 #: Extensions looked for when walking folders (files named explicitly are always tried).
 SCAN_EXTENSIONS = frozenset({".tif", ".tiff", ".jpg", ".jpeg", ".jpe", ".png", ".bmp"})
-
-#: Default pixel limit: larger images are refused as likely decompression bombs.
-DEFAULT_MAX_PIXELS = 1_000_000_000
 
 # Tone classification thresholds, in CIE Lab chroma units (sqrt(a*^2 + b*^2)).
 # JPEG compression of a gray scan leaves chroma of about 1-2; toned prints (sepia,

@@ -38,7 +38,6 @@ from restore.threads import compute_threads
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 PHOTOCHROM_XMP_NS = "https://github.com/photochrom/photochrom/ns/provenance/1.0/"
 JPEG_QUALITY = 95
-FORMAT_EXTENSIONS = {"TIFF": ".tif", "PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp"}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,17 @@ from typer.testing import CliRunner
 
 from cli import app
 from restore.colour import lightness_to_gray, rgb_to_lab
-from restore.evaluate import EvaluateError, EvaluateSettings, colourfulness, evaluate, markdown_table, psnr_u8
+from restore.evaluate import (
+    EvaluateError,
+    EvaluateSettings,
+    colourfulness,
+    evaluate,
+    markdown_table,
+    parse_counts,
+    psnr_u8,
+    report_summary,
+    write_report,
+)
 
 
 def make_photos(folder: Path) -> Path:
@@ -78,3 +88,17 @@ def test_evaluate_command_writes_json_and_table(tmp_path: Path) -> None:
     assert len(json.loads((out / "evaluation.json").read_text())["rows"]) == 2 * 3
     bad = CliRunner().invoke(app, ["evaluate", str(data), "--counts", "1,x"])
     assert bad.exit_code == 2 and "--counts 1,x" in bad.output
+
+
+def test_counts_and_the_report_files(tmp_path: Path) -> None:
+    assert parse_counts("0,1,10") == (0, 1, 10)
+    with pytest.raises(EvaluateError, match="^--counts 1,x: expected whole numbers separated by commas$"):
+        parse_counts("1,x")
+    with pytest.raises(EvaluateError, match="^--counts 0,-1: counts cannot be negative$"):
+        parse_counts("0,-1")
+    report = evaluate(EvaluateSettings(data=make_photos(tmp_path / "photos"), models=("ramp",), counts=(0,)))
+    out = tmp_path / "new" / "eval"  # made if missing
+    table = write_report(report, out)
+    assert table == markdown_table(report) == (out / "evaluation.md").read_text()
+    assert json.loads((out / "evaluation.json").read_text()) == json.loads(json.dumps(report))  # all of it, rows too
+    assert report_summary(report) == {"settings": report["settings"], "photos": 2, "summary": report["summary"]}

@@ -16,8 +16,10 @@ from typer.testing import CliRunner
 
 from cli import app
 from restore.models.detectors import detector_problem, get_detector_spec
-from restore.scanio.write import provenance_fields
+from restore.models.installed import weights_sha256
+from restore.scanio.files import file_sha256
 from restore.scanio.read import read_scan
+from restore.scanio.write import provenance_fields
 
 runner = CliRunner()
 HAS_DETECTRON2 = importlib.util.find_spec("detectron2") is not None
@@ -56,7 +58,7 @@ def test_maskrcnn_end_to_end_with_random_weights(random_maskrcnn: Path, tmp_path
     assert imported.exit_code == 0, imported.output
     record = json.loads(imported.stdout)
     assert record["tensors"] == 307  # the published layout: no BatchNorm counters
-    assert get_detector_spec("maskrcnn_resnet50_fpn").weights_sha256 == record["sha256"]
+    assert weights_sha256(get_detector_spec("maskrcnn_resnet50_fpn")) == record["sha256"]
     listed = {m["name"]: m for m in json.loads(runner.invoke(app, ["models", "list", "--json"]).stdout)}
     assert listed["maskrcnn_resnet50_fpn"]["kind"] == "detector"
     assert listed["maskrcnn_resnet50_fpn"]["installed"] == f"imported ({record['sha256'][:12]})"
@@ -146,7 +148,7 @@ def test_detectron2_backend_with_random_weights(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("PHOTOCHROM_DETECTRON2_WEIGHTS", str(weights))
     assert detector_problem("detectron2") is None
     detector = create_detector("detectron2")
-    assert detector.spec.weights_sha256 == get_detector_spec("detectron2").weights_sha256
+    assert detector.spec.weights_sha256 == weights_sha256(get_detector_spec("detectron2")) == file_sha256(weights)
     l_hw = np.asarray(read_scan(_group_scan(tmp_path / "group.png")).l_hw, np.float32)
     for instance in detector.detect(l_hw, 0.0):
         x0, y0, x1, y1 = instance.box

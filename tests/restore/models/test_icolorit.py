@@ -8,6 +8,7 @@ refused and leave nothing installed. Nothing here needs the network."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from collections import OrderedDict
 from pathlib import Path
@@ -19,7 +20,8 @@ import torch.nn.functional as F
 
 from restore.models.base import ModelError, file_sha256
 from restore.models.icolorit import SIZES, IColoriT, encode_input, pixel_shuffle, relative_position_index
-from restore.models.imported import import_checkpoint, importables, manifest, models_dir
+from restore.models.imported import import_checkpoint, importables
+from restore.models.installed import manifest, models_dir, weights_sha256
 from restore.models.registry import create_model, get_spec
 
 # name: (embed_dim, depth, num_heads, official factory) as in modeling.py's factories
@@ -128,7 +130,7 @@ def save(tmp_path: Path, obj: object, filename: str = "checkpoint-best.pth") -> 
 def assert_nothing_installed(name: str, home: Path) -> None:
     assert not (home / f"{name}.pt").exists() and not (home / f"{name}.json").exists()
     assert not any(home.glob("*.tmp")) if home.exists() else True
-    assert manifest(name) is None and get_spec(name).weights_sha256 is None
+    assert manifest(name) is None and weights_sha256(get_spec(name)) is None
     with pytest.raises(ModelError, match="not installed"):
         create_model(name)
 
@@ -296,9 +298,11 @@ def test_a_tiny_training_checkpoint_imports_loads_and_colorizes(tmp_path: Path, 
 
     model = create_model(name)
     spec = get_spec(name)
-    assert model.spec == spec and spec.weights_sha256 == record["sha256"] == file_sha256(models_home / f"{name}.pt")
+    assert spec.weights_sha256 is None  # the declaration; what is installed is asked separately
+    assert weights_sha256(spec) == record["sha256"] == file_sha256(models_home / f"{name}.pt")
+    assert model.spec == dataclasses.replace(spec, weights_sha256=record["sha256"])
     assert spec.input_px == 224 and spec.takes_hints and spec.receptive_field_px == 224 and spec.batch_size == 8
-    assert "drive.google.com" in (spec.download or "") and "MIT" in spec.licence and "ImageNet" in spec.licence
+    assert spec.imported and "drive.google.com" in spec.imported.download and "MIT" in spec.licence and "ImageNet" in spec.licence
     for parameter_name, tensor in model.net.state_dict().items():  # the checkpoint's weights, not an init
         assert torch.equal(tensor, state[parameter_name].to(tensor.dtype)), parameter_name
 
@@ -332,7 +336,7 @@ def test_a_plain_or_module_prefixed_state_dict_imports(tmp_path: Path, models_ho
 @pytest.mark.parametrize("name", ["icolorit-small", "icolorit-base"])
 def test_small_and_base_import_the_official_shapes(tmp_path: Path, models_home: Path, name: str) -> None:
     record = import_checkpoint(name, save(tmp_path, training_checkpoint(name)))
-    assert record["tensors"] == 186 and get_spec(name).weights_sha256 == record["sha256"]
+    assert record["tensors"] == 186 and weights_sha256(get_spec(name)) == record["sha256"]
     assert get_spec(name).batch_size == {"icolorit-small": 4, "icolorit-base": 2}[name]
 
 

@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 from cli import app
 from restore.models.base import ModelError
 from restore.models.icolorit import REQUIRED_ARGS, SIZES, extract_state
-from restore.models.imported import import_checkpoint, manifest
+from restore.models.imported import import_checkpoint
+from restore.models.installed import manifest
 from restore.models.registry import create_model
 from tests.conftest import gray_u8
 from tests.restore.models.test_icolorit import assert_nothing_installed, training_checkpoint

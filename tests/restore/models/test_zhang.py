@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from restore.models.base import ModelError, file_sha256
-from restore.models.imported import import_checkpoint, models_dir
+from restore.models.imported import import_checkpoint
+from restore.models.installed import models_dir, weights_sha256
 from restore.models.registry import create_model, get_spec
 from restore.models.zhang import ECCV16_URL, SIGGRAPH17_URL, ECCV16Net, SIGGRAPH17Net
 
@@ -240,14 +241,14 @@ def test_each_output_pixel_sees_the_whole_input_as_receptive_field_says(models: 
 
 @pytest.mark.parametrize("name", ["eccv16", "siggraph17"])
 def test_an_official_checkpoint_imports_and_colorizes_following_hints_if_it_takes_them(name: str, models: Path, tmp_path: Path) -> None:
-    assert get_spec(name).weights_sha256 is None
+    assert weights_sha256(get_spec(name)) is None
     source = save(official_checkpoint(name), tmp_path / "official.pth")
     record = import_checkpoint(name, source)
     assert installed(models) == [f"{name}.json", f"{name}.pt"]
     assert record["sha256"] == file_sha256(models / f"{name}.pt") and record["tensors"] == len(OFFICIAL[name])
     assert record["source_sha256"] == file_sha256(source)
     model = create_model(name)
-    assert model.spec.weights_sha256 == record["sha256"] == get_spec(name).weights_sha256
+    assert model.spec.weights_sha256 == record["sha256"] == weights_sha256(get_spec(name))
     assert model.spec.input_px == S and model.spec.batch_size == 4 and model.spec.takes_hints == (name == "siggraph17")
     for key, tensor in official_checkpoint(name).items():  # the weights are the file's, tensor for tensor
         assert torch.equal(model.net.state_dict()[key], tensor), key
@@ -332,7 +333,7 @@ def test_not_installed_says_where_to_download_and_how_to_import(models: Path) ->
             create_model(name)
         message = str(caught.value)
         assert url in message and f"photochrom models import {name}" in message
-        assert "github.com/richzhang/colorization" in get_spec(name).download
+        assert "github.com/richzhang/colorization" in get_spec(name).imported.download
     assert models_dir() == models and installed(models) == []
 
 

@@ -1,15 +1,18 @@
-"""`photochrom hints edit`: a local web editor for one scan's hint file.
+"""`photochrom hints edit`'s server: a local web editor for one scan's hint file.
 
 A stdlib ThreadingHTTPServer bound to 127.0.0.1 on a free port, with a per-session random
 token on every request (`?token=` on GET, header `X-Photochrom-Token` on any request; POSTs
 need the header, which a cross-site form cannot send). Wrong or missing token: 403, nothing
 changes. The Host header must name the server itself (`127.0.0.1:PORT` or `localhost:PORT`),
 else 403: a page from another site whose domain is re-pointed at 127.0.0.1 (DNS rebinding)
-sends its own host name. Hint documents are validated exactly as `hints validate` does
-(hints.schema), and a save is written atomically (temp file + rename) only when the whole
+sends its own host name. Hint documents are checked by hints.validate, as `hints validate`
+checks files, and a save is written atomically (temp file + rename) only when the whole
 document is valid. Every refused request is answered with a one-line JSON error.
 
-Endpoints: GET / (the page, restore/editor_page.html), GET /api/scan, GET /api/image (the
+The scan and the model are a `Renderer`'s (hints/editor/renderer.py): this module reads no
+image and runs no model, and imports nothing of restore.
+
+Endpoints: GET / (the page, hints/editor/page.html), GET /api/scan, GET /api/image (the
 scan's lightness as JPEG, long side <= 1600; with x, y, w, h and long: that region, long
 side <= `long`, for zooming into large scans), GET /api/lightness?x=&y= (L* at a pixel, for
 the colour picker), POST /api/preview (JPEG at long side 512: the global pass only, fast
@@ -26,9 +29,8 @@ still sending (closing on unread bytes resets the connection, which can destroy 
 
 from __future__ import annotations
 
-import dataclasses
-import io
 import json
+import os
 import re
 import secrets
 import socket
@@ -41,19 +43,11 @@ from importlib.resources import files
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import cv2
-import numpy as np
-from PIL import Image
-
-from hints.schema import SCHEMA_ID, Hint, HintError, HintFile, default_radius, parse_hint_document, resolve
+from hints.editor.renderer import OVERVIEW_LONG_SIDE, Renderer
+from hints.schema import SCHEMA_ID, HintError, HintFile, default_radius
 from hints.untrusted import MAX_FILE_BYTES, MAX_INTEGER_DIGITS, decode_json, read_regular_file, short
-from restore.colour import lightness_to_gray
-from restore.scanio.files import file_sha256
-from restore.scanio.write import write_atomically
-from restore.scanio.read import ScanPixels, fit_long_side, read_scan
+from hints.validate import CheckedHintFile, ScanIdentity, validate_hint_file
 
-IMAGE_LONG_SIDE = 1600
-PREVIEW_LONG_SIDE = 512
 #: The largest side of a region the page may ask for (a 4K screen's width).
 MAX_REGION_SIDE = 4096
 MIN_REGION_SIDE = 16
@@ -64,7 +58,7 @@ SOCKET_TIMEOUT_S = 30.0
 #: Seconds spent draining a refused body before closing the connection.
 LINGER_S = 2.0
 TOKEN_HEADER = "X-Photochrom-Token"
-PAGE_FILE = "editor_page.html"
+PAGE_FILE = "page.html"
 #: Called after a save with (scan sha256, the saved HintFile); returns whether it recorded it.
 OnSave = Callable[[str, HintFile], bool]
 
@@ -78,24 +72,26 @@ def default_hints_path(scan_path: Path) -> Path:
     return scan_path.parent / "hints" / f"{scan_path.stem}.json"
 
 
-def _scaled(l_hw: np.ndarray, long_side: int) -> np.ndarray:
-    height, width = fit_long_side(*l_hw.shape, long_side)
-    if (height, width) == l_hw.shape:
-        return l_hw
-    return cv2.resize(l_hw, (width, height), interpolation=cv2.INTER_AREA)
-
-
-def _gray_jpeg(l_hw: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(lightness_to_gray(l_hw, np.uint8), "L").save(out, "JPEG", quality=90)
-    return out.getvalue()
-
-
-def _rgb_jpeg(rgb_u8: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    # 4:4:4: the default 4:2:0 would halve the resolution of the very thing shown, the colour.
-    Image.fromarray(rgb_u8).save(out, "JPEG", quality=92, subsampling=0)
-    return out.getvalue()
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write `path` so that a reader finds the old file or the whole new one: a hidden
+    temporary file beside it, flushed to disk, renamed over it, and the folder flushed (a lost
+    save costs a person's work). The temporary file is removed if anything fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(temporary, "xb") as stream:  # created as any new file is: the umask applies
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 # Plain decimal only: int() would also take " 12", "1_0" and other scripts' digits, and
@@ -113,36 +109,29 @@ def _integer(query: dict[str, str], name: str) -> int:
 
 
 class EditorSession:
-    """One scan, its hint file, and the model that makes previews. Thread-safe."""
+    """One scan's renderer and its hint file: requests checked, hint documents validated and
+    saved. Thread-safe."""
 
-    def __init__(
-        self, scan_path: Path, hints_path: Path | None = None, on_save: OnSave | None = None, model: str = "lite"
-    ) -> None:
-        from restore.models.registry import create_model
-        from restore.settings import RestoreSettings
-
-        self.scan_path = Path(scan_path)
-        self.hints_path = Path(hints_path) if hints_path else default_hints_path(self.scan_path)
-        self.on_save = on_save  # e.g. record the saved file in the catalog (restore does not import catalog)
-        self.sha256 = file_sha256(self.scan_path)
-        self.scan: ScanPixels = read_scan(self.scan_path)
-        self.width, self.height = self.scan.width, self.scan.height
-        self.settings = RestoreSettings(model=model)
-        self.model = create_model(model)
-        # The preview's L* is made once: a change then costs only the model's global pass.
-        l_preview = _scaled(self.scan.l_hw, PREVIEW_LONG_SIDE)
-        self.preview_scan = dataclasses.replace(self.scan, l_hw=np.ascontiguousarray(l_preview), alpha=None, bit_depth=8)
-        self.overview_size = fit_long_side(self.height, self.width, IMAGE_LONG_SIDE)[::-1]
-        self._image_jpeg: bytes | None = None
+    def __init__(self, renderer: Renderer, hints_path: Path, on_save: OnSave | None = None) -> None:
+        self.renderer = renderer
+        self.scan = ScanIdentity(renderer.sha256, renderer.width, renderer.height)
+        self.hints_path = Path(hints_path)
+        self.on_save = on_save  # e.g. record the saved file in the catalog (hints does not import catalog)
+        self._overview_jpeg: bytes | None = None
         self._lock = threading.Lock()
         self.current: dict[str, object] | None = None
         if self.hints_path.exists():  # an existing file must be valid for this scan to be edited
             data = read_regular_file(self.hints_path)
-            resolve(parse_hint_document(data, self.hints_path), self.width, self.height, self.sha256)
+            validate_hint_file(self.hints_path, self.scan, data=data)
             self.current = decode_json(data, self.hints_path)  # type: ignore[assignment]
-        # Warm the model (first calls allocate and load kernels) so the first change is as
-        # fast as the rest.
-        self.preview_jpeg([{"x": self.width // 2, "y": self.height // 2, "color": "#808080"}])
+
+    @property
+    def width(self) -> int:
+        return self.scan.width
+
+    @property
+    def height(self) -> int:
+        return self.scan.height
 
     # -- documents ---------------------------------------------------------------------
 
@@ -153,38 +142,35 @@ class EditorSession:
             body = {"points": body}
         if not isinstance(body, dict):
             raise EditorError("expected a hint document, an object with \"points\", or a list of points")
-        if "schema" in body:
-            document = dict(body)
-        else:
-            document = {"schema": SCHEMA_ID, "image": {"sha256": self.sha256, "path": self.scan_path.name}, **body}
+        image = {"sha256": self.scan.sha256, "path": self.renderer.name}
+        document = dict(body) if "schema" in body else {"schema": SCHEMA_ID, "image": image, **body}
         if "image" not in document:
-            document["image"] = {"sha256": self.sha256, "path": self.scan_path.name}
+            document["image"] = image
         return document
 
-    def check(self, document: dict[str, object]) -> tuple[bytes, HintFile, list[Hint]]:
-        """The document's file bytes, validated as `hints validate` would against this scan."""
+    def check(self, document: dict[str, object]) -> tuple[bytes, CheckedHintFile]:
+        """The document's file bytes, validated against this scan as `hints validate` checks a file."""
         data = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
-        hint_file = parse_hint_document(data, self.hints_path)
-        hints = resolve(hint_file, self.width, self.height, self.sha256)
-        return data, hint_file, hints
+        return data, validate_hint_file(self.hints_path, self.scan, data=data)
 
     # -- endpoints ---------------------------------------------------------------------
 
     def info(self) -> dict[str, object]:
+        renderer = self.renderer
         return {
-            "name": self.scan_path.name, "width": self.width, "height": self.height, "sha256": self.sha256,
-            "hints_path": str(self.hints_path), "hints": self.current, "model": self.model.spec.name,
+            "name": renderer.name, "width": self.width, "height": self.height, "sha256": self.scan.sha256,
+            "hints_path": str(self.hints_path), "hints": self.current, "model": renderer.model,
             "default_radius": default_radius(self.width, self.height),
-            "overview": {"width": self.overview_size[0], "height": self.overview_size[1]},
-            "preview": {"width": self.preview_scan.width, "height": self.preview_scan.height},
+            "overview": {"width": renderer.overview_size[0], "height": renderer.overview_size[1]},
+            "preview": {"width": renderer.preview_size[0], "height": renderer.preview_size[1]},
         }
 
     def image_jpeg(self) -> bytes:
-        """The whole scan's lightness, long side <= IMAGE_LONG_SIDE (made once)."""
+        """The whole scan's lightness, long side <= OVERVIEW_LONG_SIDE (made once)."""
         with self._lock:
-            if self._image_jpeg is None:
-                self._image_jpeg = _gray_jpeg(_scaled(self.scan.l_hw, IMAGE_LONG_SIDE))
-            return self._image_jpeg
+            if self._overview_jpeg is None:
+                self._overview_jpeg = self.renderer.overview_jpeg()
+            return self._overview_jpeg
 
     def region_jpeg(self, query: dict[str, str]) -> bytes:
         """A region (x, y, w, h in scan pixels) of the scan's lightness, long side <= `long`."""
@@ -192,12 +178,12 @@ class EditorSession:
         if missing:
             raise EditorError(f"missing parameter {missing[0]!r} (a region needs x, y, w and h)")
         x, y, w, h = (_integer(query, name) for name in ("x", "y", "w", "h"))
-        long_side = _integer(query, "long") if "long" in query else IMAGE_LONG_SIDE
+        long_side = _integer(query, "long") if "long" in query else OVERVIEW_LONG_SIDE
         if not MIN_REGION_SIDE <= long_side <= MAX_REGION_SIDE:
             raise EditorError(f"long must be between {MIN_REGION_SIDE} and {MAX_REGION_SIDE}, got {long_side}")
         if w < 1 or h < 1 or x < 0 or y < 0 or x + w > self.width or y + h > self.height:
             raise EditorError(f"region x={x} y={y} w={w} h={h} is not inside the image ({self.width}x{self.height} pixels)")
-        return _gray_jpeg(_scaled(self.scan.l_hw[y : y + h, x : x + w], long_side))
+        return self.renderer.region_jpeg(x, y, w, h, long_side)
 
     def lightness(self, query: dict[str, str]) -> dict[str, object]:
         """L* at a pixel: the colour picker offers the a*b* that exist at that lightness."""
@@ -207,46 +193,27 @@ class EditorSession:
         x, y = _integer(query, "x"), _integer(query, "y")
         if not (0 <= x < self.width and 0 <= y < self.height):
             raise EditorError(f"({x}, {y}) is outside the image ({self.width}x{self.height} pixels)")
-        return {"x": x, "y": y, "l": round(float(self.scan.l_hw[y, x]), 2)}
+        return {"x": x, "y": y, "l": round(float(self.renderer.lightness(x, y)), 2)}
 
     def preview_jpeg(self, body: object) -> bytes:
         """The scan colorized at preview resolution with the body's hints (global pass only)."""
-        from restore.preview import colorize_preview
-
-        _, _, hints = self.check(self.document(body))
-        preview = self.preview_scan
-        sy, sx = preview.height / self.height, preview.width / self.width
-        scaled = [
-            Hint((h.x_px + 0.5) * sx - 0.5, (h.y_px + 0.5) * sy - 0.5, h.ab, max(0.5, h.radius_px * min(sx, sy)), h.note)
-            for h in hints
-        ]
-        with self._lock:  # one model, one preview at a time
-            rgb = colorize_preview(preview, self.model, self.settings, scaled)
-        return _rgb_jpeg(rgb)
+        return self.renderer.preview_jpeg(self.check(self.document(body))[1].hints)
 
     def render_jpeg(self, body: object) -> bytes:
         """The full-resolution result with the body's hints, as `restore` would make it, as
         JPEG; nothing is written to disk or the catalog."""
-        from restore.preview import colorize
-
-        _, _, hints = self.check(self.document(body))
-        with self._lock:
-            rgb = colorize(self.scan, self.model, self.settings, hints=hints)
-        if rgb.dtype != np.uint8:  # 16-bit scans: rounded to 8 bits without a full-size float copy
-            rgb = cv2.convertScaleAbs(rgb, alpha=255.0 / 65535.0)
-        return _rgb_jpeg(rgb)
+        return self.renderer.render_jpeg(self.check(self.document(body))[1].hints)
 
     def save(self, body: object) -> dict[str, object]:
         """Validate and write the hint file atomically; record it in the catalog with --db."""
         document = self.document(body)
-        data, hint_file, _ = self.check(document)  # parsed from these very bytes, named as the file
-        target = self.hints_path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(target, lambda temporary: temporary.write_bytes(data), durable=True)
+        data, checked = self.check(document)  # parsed from these very bytes, named as the file
+        hint_file = checked.file
+        _write_atomically(self.hints_path, data)
         with self._lock:
             self.current = document
-        recorded = bool(self.on_save(self.sha256, hint_file)) if self.on_save else False
-        return {"ok": True, "path": str(target), "sha256": hint_file.sha256, "points": len(hint_file.points), "recorded": recorded}
+        recorded = bool(self.on_save(self.scan.sha256, hint_file)) if self.on_save else False
+        return {"ok": True, "path": str(self.hints_path), "sha256": hint_file.sha256, "points": len(hint_file.points), "recorded": recorded}
 
 
 class EditorServer(ThreadingHTTPServer):
@@ -271,16 +238,15 @@ class EditorServer(ThreadingHTTPServer):
 
     def page(self) -> bytes:
         if self._page is None:
-            self._page = files("restore").joinpath(PAGE_FILE).read_text(encoding="utf-8")
+            self._page = files("hints.editor").joinpath(PAGE_FILE).read_text(encoding="utf-8")
         return self._page.replace("__TOKEN__", self.token).encode()
 
 
-def make_server(
-    scan_path: Path, hints_path: Path | None = None, on_save: OnSave | None = None, model: str = "lite", port: int = 0
-) -> EditorServer:
-    """The editor for one scan, bound to 127.0.0.1 (port 0: a free one); call serve_forever().
-    Raises ScanError, HintError (an existing invalid hint file), ModelError."""
-    return EditorServer(EditorSession(scan_path, hints_path, on_save, model), port)
+def make_server(renderer: Renderer, hints_path: Path, on_save: OnSave | None = None, port: int = 0) -> EditorServer:
+    """The editor for one scan's hint file at `hints_path` (`default_hints_path` when the
+    user names none), bound to 127.0.0.1 (port 0: a free one); call serve_forever(). Raises
+    HintError for an existing hint file that is not valid for the scan."""
+    return EditorServer(EditorSession(renderer, hints_path, on_save), port)
 
 
 # Only this page's own script and its images run: nothing may be fetched from elsewhere.

@@ -1,4 +1,5 @@
-"""`photochrom hints edit`'s server: token, scan info, previews, validated atomic saves."""
+"""`photochrom hints edit`'s server (hints/editor/server.py) with the real renderer (restore/editing.py,
+model `ramp`): token, Host, scan info, previews, validated atomic saves, hostile requests."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from hints.editor import default_hints_path, make_server
+from hints.editor.server import MAX_BODY_BYTES, TOKEN_HEADER
 from hints.schema import SCHEMA_ID, load_hint_file, resolve
-from restore.editor import MAX_BODY_BYTES, TOKEN_HEADER, make_server
+from restore.editing import ScanRenderer
 from tests.hints.strategies import documents, encode, json_values
 
 WIDTH, HEIGHT = 96, 64
@@ -35,7 +38,7 @@ def scan(tmp_path: Path) -> Path:
 
 
 def _serve(scan: Path, hints: Path | None = None):  # noqa: ANN202
-    server = make_server(scan, hints, model="ramp")
+    server = make_server(ScanRenderer(scan, "ramp"), hints or default_hints_path(scan))
     # What the server would print as a traceback (an exception out of a handler) is kept
     # here instead, and every test using the `server` fixture ends by checking it is empty.
     server.tracebacks = []
@@ -219,7 +222,7 @@ def test_save_is_recorded_in_the_catalog_with_db(scan: Path, tmp_path: Path) -> 
         with open_catalog(db, create=False) as catalog:
             return record_hint_file(catalog, scan_sha256, hint_file.sha256, hint_file.path, len(hint_file.points))
 
-    server = make_server(scan, None, on_save, model="ramp")
+    server = make_server(ScanRenderer(scan, "ramp"), default_hints_path(scan), on_save)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         status, data = _post(server, "/api/save", {"points": [{"x": 3, "y": 4, "color": "#123456"}]})
@@ -311,13 +314,12 @@ def test_render_is_the_full_resolution_result_and_writes_nothing(server, scan: P
     rgb = np.asarray(image.convert("RGB")).astype(int)
     r, g, b = rgb[30, 70]
     assert r > g + 40 and r > b + 40  # red at the hint
-    # The same pixels as the pipeline's own colorize with those hints (up to JPEG rounding).
+    # The same image as the renderer's own with that hint (tests/restore/test_editing.py
+    # compares that with the pipeline's colorize).
     from hints.schema import Hint, colour_to_ab
-    from restore.preview import colorize
 
-    session = server.session
-    expected = colorize(session.scan, session.model, session.settings, hints=[Hint(70, 30, colour_to_ab("#ff0000"), 4)])
-    assert np.abs(rgb - expected.astype(int)).mean() < 2
+    direct = server.session.renderer.render_jpeg([Hint(70, 30, colour_to_ab("#ff0000"), 4)])
+    assert np.abs(rgb - np.asarray(Image.open(io.BytesIO(direct)).convert("RGB")).astype(int)).max() == 0
     assert sorted(scan.parent.rglob("*")) == before
 
 
@@ -412,9 +414,9 @@ def test_a_bad_content_length_is_a_4xx_not_a_dropped_connection(  # noqa: PLR091
 
 
 def test_a_body_shorter_than_its_length_times_out_with_408(server, monkeypatch) -> None:  # noqa: ANN001
-    from restore import editor
+    from hints.editor import server as editor_server
 
-    monkeypatch.setattr(editor._Handler, "timeout", 1.0)
+    monkeypatch.setattr(editor_server._Handler, "timeout", 1.0)
     status, _, data = _raw(server, _head(server, "Content-Length: 100") + BODY)
     assert "request body not received" in _one_line_error(status, data, 408)
 
@@ -491,3 +493,57 @@ _query_values = st.one_of(
 def test_any_query_gets_a_2xx_or_a_one_line_4xx(shared_server, route: str, query: dict[str, str]) -> None:  # noqa: ANN001
     _answered(*_request(shared_server, "GET", f"{route}?{urlencode(query)}" if query else route))
     assert shared_server.tracebacks == []
+
+
+class FakeRenderer:
+    """Any Renderer will do (hints/editor/renderer.py): the server reads no image and runs no model."""
+
+    name, sha256, width, height, model = "fake.tif", "ef" * 32, 40, 30, "fake"
+    overview_size, preview_size = (40, 30), (20, 15)
+
+    def __init__(self) -> None:
+        self.previews: list[list[object]] = []
+
+    def overview_jpeg(self) -> bytes:
+        return b"overview"
+
+    def region_jpeg(self, x: int, y: int, w: int, h: int, long_side: int) -> bytes:
+        return f"{x},{y},{w},{h},{long_side}".encode()
+
+    def lightness(self, x: int, y: int) -> float:
+        return 12.345
+
+    def preview_jpeg(self, hints) -> bytes:  # noqa: ANN001
+        self.previews.append(list(hints))
+        return b"preview"
+
+    def render_jpeg(self, hints) -> bytes:  # noqa: ANN001
+        return b"render"
+
+
+def test_the_server_takes_any_renderer(tmp_path: Path) -> None:
+    fake = FakeRenderer()
+    target = tmp_path / "fake.json"
+    server = make_server(fake, target)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        info = json.loads(_request(server, "GET", "/api/scan")[1])
+        assert (info["name"], info["sha256"], info["model"], info["hints_path"]) == ("fake.tif", fake.sha256, "fake", str(target))
+        assert info["overview"] == {"width": 40, "height": 30} and info["preview"] == {"width": 20, "height": 15}
+        assert _request(server, "GET", "/api/image") == (200, b"overview")
+        assert _request(server, "GET", "/api/image?x=1&y=2&w=3&h=4&long=20") == (200, b"1,2,3,4,20")
+        assert json.loads(_request(server, "GET", "/api/lightness?x=1&y=2")[1]) == {"x": 1, "y": 2, "l": 12.35}
+        # Hints reach the renderer resolved, in scan pixels, only when the whole document is valid.
+        body = {"space": "normalized", "points": [{"x": 1.0, "y": 0.5, "color": "#ff0000", "note": "n"}]}
+        assert _post(server, "/api/preview", body) == (200, b"preview")
+        (hint,) = fake.previews[-1]
+        assert (hint.x_px, hint.y_px, hint.note) == (39.0, 14.5, "n")
+        assert _post(server, "/api/preview", {"points": [{"x": 40, "y": 0, "color": "#ff0000"}]})[0] == 400
+        assert len(fake.previews) == 1
+        assert _post(server, "/api/render", body) == (200, b"render")
+        status, data = _post(server, "/api/save", body)
+        assert status == 200 and json.loads(data)["path"] == str(target)
+        assert json.loads(target.read_text())["image"] == {"sha256": fake.sha256, "path": "fake.tif"}
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,12 +1,12 @@
-"""The hint editor's page in a real browser (headless Chromium through Playwright), against
-the real server (restore/editor.py, model `ramp`): clicks add hints at the scan pixels
-under the mouse, the hex field, the palette and the a*b* gamut set their colours, the
-preview changes where they are, Save writes a valid `photochrom.hints/1` file with
-exactly those points; dragging moves a hint, undo and redo (buttons and keys) walk the
-history, right-click and Delete remove; zooming keeps markers on their pixels and loads
-the visible region at screen resolution; an existing normalized file is shown at its
-pixels and saved unchanged; the full-resolution render opens in a new tab. Nothing is
-logged to the console as an error, and no request fails.
+"""The hint editor's page in a real browser (headless Chromium through Playwright), against the
+real server (hints/editor/server.py, with restore/editing.py's renderer and model `ramp`):
+clicks add hints at the scan pixels under the mouse, the hex field, the palette and the a*b*
+gamut set their colours, the preview changes where they are, Save writes a valid
+`photochrom.hints/1` file with exactly those points; dragging moves a hint, undo and redo
+(buttons and keys) walk the history, right-click and Delete remove; zooming keeps markers on
+their pixels and loads the visible region at screen resolution; an existing normalized file
+is shown at its pixels and saved unchanged; the full-resolution render opens in a new tab.
+Nothing is logged to the console as an error, and no request fails.
 
 Needs Debian's `chromium` and the `playwright` package (the `chromium` fixture in
 tests/conftest.py skips, saying which is missing, without them)."""
@@ -28,9 +28,10 @@ import pytest
 from PIL import Image
 from skimage.color import rgb2lab
 
+from hints.editor import default_hints_path, make_server
 from hints.schema import SCHEMA_ID, colour_to_ab, load_hint_file, resolve
 from restore.colour import gray_to_lightness
-from restore.editor import make_server
+from restore.editing import ScanRenderer
 
 WIDTH, HEIGHT = 640, 480
 VIEWPORT = {"width": 1400, "height": 900}  # the scan view is larger than 640 x 480: shown 1:1
@@ -59,7 +60,7 @@ def scan(tmp_path: Path) -> Path:
 def editor(chromium, scan: Path, hints: Path | None = None) -> Iterator[tuple[object, object, object, list[str]]]:  # noqa: ANN001
     """(page, browser context, server, errors) with the page loaded and its first preview shown."""
     sync_api, executable = chromium
-    server = make_server(scan, hints, model="ramp")
+    server = make_server(ScanRenderer(scan, "ramp"), hints or default_hints_path(scan))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     errors: list[str] = []
     try:

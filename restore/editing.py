@@ -1,0 +1,102 @@
+"""The hint editor's renderer (hints/editor/renderer.py's protocol): one scan file and a model, as JPEG.
+
+The editor's server checks every request; this module reads the scan, encodes its
+lightness, and colorizes it with the hints it is given (restore/preview.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from hints.editor.renderer import OVERVIEW_LONG_SIDE, PREVIEW_LONG_SIDE
+from hints.schema import Hint, colour_to_ab, default_radius
+from restore.colour import lightness_to_gray
+from restore.models.registry import create_model
+from restore.preview import colorize, colorize_preview
+from restore.scanio.files import file_sha256
+from restore.scanio.read import ScanPixels, fit_long_side, read_scan
+from restore.settings import RestoreSettings
+
+
+def _scaled(l_hw: np.ndarray, long_side: int) -> np.ndarray:
+    height, width = fit_long_side(*l_hw.shape, long_side)
+    if (height, width) == l_hw.shape:
+        return l_hw
+    return cv2.resize(l_hw, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def _gray_jpeg(l_hw: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(lightness_to_gray(l_hw, np.uint8), "L").save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def _rgb_jpeg(rgb_u8: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    # 4:4:4: the default 4:2:0 would halve the resolution of the very thing shown, the colour.
+    Image.fromarray(rgb_u8).save(out, "JPEG", quality=92, subsampling=0)
+    return out.getvalue()
+
+
+class ScanRenderer:
+    """A scan file and a registered model, for the hint editor. Thread-safe.
+
+    Raises ScanError (an unreadable scan) or ModelError (a model that cannot load)."""
+
+    def __init__(self, scan_path: Path, model: str = "lite") -> None:
+        scan_path = Path(scan_path)
+        self.name = scan_path.name
+        self.sha256 = file_sha256(scan_path)
+        self.scan: ScanPixels = read_scan(scan_path)
+        self.width, self.height = self.scan.width, self.scan.height
+        self.settings = RestoreSettings(model=model)
+        self.colorizer = create_model(model)
+        self.model = self.colorizer.spec.name
+        # The preview's L* is made once: a change then costs only the model's global pass.
+        l_preview = _scaled(self.scan.l_hw, PREVIEW_LONG_SIDE)
+        self.preview_scan = dataclasses.replace(self.scan, l_hw=np.ascontiguousarray(l_preview), alpha=None, bit_depth=8)
+        self.preview_size = (self.preview_scan.width, self.preview_scan.height)
+        self.overview_size = fit_long_side(self.height, self.width, OVERVIEW_LONG_SIDE)[::-1]
+        self._model_lock = threading.Lock()  # one model, one colorization at a time
+        # Warm the model (first calls allocate and load kernels) so the first change is as
+        # fast as the rest.
+        centre = Hint(self.width // 2, self.height // 2, colour_to_ab("#808080"), default_radius(self.width, self.height))
+        self.preview_jpeg([centre])
+
+    def overview_jpeg(self) -> bytes:
+        return _gray_jpeg(_scaled(self.scan.l_hw, OVERVIEW_LONG_SIDE))
+
+    def region_jpeg(self, x: int, y: int, w: int, h: int, long_side: int) -> bytes:
+        return _gray_jpeg(_scaled(self.scan.l_hw[y : y + h, x : x + w], long_side))
+
+    def lightness(self, x: int, y: int) -> float:
+        return float(self.scan.l_hw[y, x])
+
+    def preview_hints(self, hints: Sequence[Hint]) -> list[Hint]:
+        """Hints in scan pixels -> the same hints on the preview's pixel grid (centres to centres)."""
+        sy, sx = self.preview_scan.height / self.height, self.preview_scan.width / self.width
+        return [
+            Hint((h.x_px + 0.5) * sx - 0.5, (h.y_px + 0.5) * sy - 0.5, h.ab, max(0.5, h.radius_px * min(sx, sy)), h.note)
+            for h in hints
+        ]
+
+    def preview_jpeg(self, hints: Sequence[Hint]) -> bytes:
+        scaled = self.preview_hints(hints)
+        with self._model_lock:
+            rgb = colorize_preview(self.preview_scan, self.colorizer, self.settings, scaled)
+        return _rgb_jpeg(rgb)
+
+    def render_jpeg(self, hints: Sequence[Hint]) -> bytes:
+        with self._model_lock:
+            rgb = colorize(self.scan, self.colorizer, self.settings, hints=hints)
+        if rgb.dtype != np.uint8:  # 16-bit scans: rounded to 8 bits without a full-size float copy
+            rgb = cv2.convertScaleAbs(rgb, alpha=255.0 / 65535.0)
+        return _rgb_jpeg(rgb)
