@@ -680,14 +680,15 @@ def models(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def models_list(as_json: JsonOption = False) -> None:
     """Every registered model (name, input size, whether it takes hints, what it is), then
     the detectors that --instances can use."""
+    from restore.models.describe import describe_detector, describe_model, weights_state
     from restore.models.detectors import detector_specs
     from restore.models.registry import model_specs
 
     specs = model_specs()
     detectors = detector_specs()
     if as_json:
-        rows = [_spec_row(spec) | {"kind": "colorizer", "installed": _weights_state(spec)} for spec in specs]
-        rows += [_detector_row(spec) for spec in detectors]
+        rows = [describe_model(spec) | {"kind": "colorizer", "installed": weights_state(spec)} for spec in specs]
+        rows += [describe_detector(spec) for spec in detectors]
         _print_json(rows)
         return
     from rich.table import Table
@@ -695,50 +696,12 @@ def models_list(as_json: JsonOption = False) -> None:
     table = Table("name", "input", "hints", "weights", "description", box=None)
     for spec in specs:
         hints = "needs" if spec.needs_hints else ("takes" if spec.takes_hints else "-")
-        table.add_row(spec.name, f"{spec.input_px}px", hints, _weights_state(spec), spec.description)
+        table.add_row(spec.name, f"{spec.input_px}px", hints, weights_state(spec), spec.description)
     _print_table(table)
     table = Table("detector (--instances --detector NAME)", "weights", "description", box=None)
     for spec in detectors:
-        table.add_row(spec.name, _detector_row(spec)["installed"], spec.description)
+        table.add_row(spec.name, describe_detector(spec)["installed"], spec.description)
     _print_table(table)
-
-
-def _spec_row(spec) -> dict[str, object]:  # noqa: ANN001
-    """A model's or detector's declaration as `models list` and `info` show it, with the
-    SHA-256 of the weights installed now, and where to download imported ones."""
-    from dataclasses import fields
-
-    from restore.models.installed import weights_sha256
-
-    row: dict[str, object] = {}
-    for field in fields(spec):
-        if field.name == "imported":
-            row["download"] = spec.imported.download if spec.imported else None
-        elif field.name == "weights_sha256":
-            row["weights_sha256"] = weights_sha256(spec)
-        elif field.name != "weights_env":
-            row[field.name] = getattr(spec, field.name)
-    return row
-
-
-def _detector_row(spec) -> dict[str, object]:  # noqa: ANN001
-    from restore.models.detectors import detector_problem
-
-    problem = detector_problem(spec.name)
-    row = {k: v for k, v in _spec_row(spec).items() if k != "labels"}
-    sha256 = row["weights_sha256"] or ""
-    installed = f"not usable: {problem}" if problem is not None else f"{'imported' if spec.imported else 'ready'} ({sha256[:12]})"
-    return row | {"kind": "detector", "installed": installed}
-
-
-def _weights_state(spec) -> str:  # noqa: ANN001
-    from restore.models.installed import weights_sha256
-
-    if spec.imported is None:
-        return f"shipped ({spec.weights_file})" if spec.weights_file else "none needed"
-    if sha256 := weights_sha256(spec):
-        return f"imported ({sha256[:12]})"
-    return f"not installed: download {spec.imported.download}, then `photochrom models import {spec.name} FILE`"
 
 
 @models_app.command("import")
@@ -767,16 +730,11 @@ def models_import(
 def models_info(name: Annotated[str, typer.Argument(metavar="NAME")], as_json: JsonOption = False) -> None:
     """Everything a model declares (sizes, receptive field and tile overlap, hints, weights,
     licence), or a detector (weights, licence, whether it can run here)."""
-    from restore.models.detectors import get_detector_spec, is_detector
-    from restore.models.registry import ModelError, get_spec
+    from restore.models.describe import describe
+    from restore.models.registry import ModelError
 
     try:
-        if is_detector(name):
-            spec = get_detector_spec(name)
-            info = _detector_row(spec) | {"labels": len(spec.labels)}
-        else:
-            spec = get_spec(name)
-            info = _spec_row(spec) | {"overlap_px": spec.overlap_px}
+        info = describe(name)
     except ModelError as exc:
         _fail(str(exc))
     if as_json:
