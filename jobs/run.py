@@ -39,7 +39,7 @@ from restore.models.installed import weights_sha256
 from restore.models.registry import get_spec
 from restore.scanio.write import TEMPORARY_PATTERN
 from restore.pipeline import output_name
-from restore.settings import DEFAULT_RETRIES, RestoreSettings
+from restore.settings import DEFAULT_RETRIES, DEFAULT_SCHEDULER, DEFAULT_WORKERS, RestoreSettings
 
 
 @dataclass(frozen=True)
@@ -274,8 +274,8 @@ def run_job(
     catalog: Catalog,
     job_id: int,
     *,
-    scheduler: str = "local",
-    workers: int = 0,
+    scheduler: str = DEFAULT_SCHEDULER,
+    workers: int = DEFAULT_WORKERS,
     progress: Callable[[int, int, TaskOutcome | None], None] | None = None,
 ) -> JobSummary:
     """Run (or resume) every unfinished task of job `job_id` and record each outcome.

@@ -39,7 +39,14 @@ from restore.colour import lab_to_rgb, lightness_to_gray, rgb_to_lab
 from restore.scanio.files import PHOTO_SUFFIXES, photo_files
 from restore.models.registry import shared_model
 from restore.pipeline import restore_file
-from restore.settings import DEFAULT_MODEL, DEFAULT_SATURATION, RestoreSettings
+from restore.settings import (
+    DEFAULT_EVALUATE_COUNTS,
+    DEFAULT_EVALUATE_MODELS,
+    DEFAULT_EVALUATE_SEED,
+    DEFAULT_EVALUATE_WORKERS,
+    DEFAULT_SATURATION,
+    RestoreSettings,
+)
 
 GRAY = "gray"  # the baseline's name in the results
 UNREACHABLE_EPS = 0.5  # a*b* units between a hint and its reachable colour
@@ -48,12 +55,12 @@ UNREACHABLE_EPS = 0.5  # a*b* units between a hint and its reachable colour
 @dataclass(frozen=True)
 class EvaluateSettings:
     data: Path
-    models: tuple[str, ...] = (DEFAULT_MODEL, "propagate")
-    counts: tuple[int, ...] = (0, 1, 10, 50, 100)
-    seed: int = 2024
+    models: tuple[str, ...] = DEFAULT_EVALUATE_MODELS
+    counts: tuple[int, ...] = DEFAULT_EVALUATE_COUNTS
+    seed: int = DEFAULT_EVALUATE_SEED
     limit: int | None = None  # the first N photos in name order
     sample: int | None = None  # N photos evenly spaced in name order (every source represented)
-    workers: int = 1
+    workers: int = DEFAULT_EVALUATE_WORKERS
     saturation: float = DEFAULT_SATURATION
 
 

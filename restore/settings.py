@@ -15,6 +15,35 @@ DEFAULT_MODEL = "lite"
 DEFAULT_SATURATION = 1.15
 DEFAULT_DETECTOR = "maskrcnn_resnet50_fpn"
 DEFAULT_RETRIES = 2  # a scan whose worker dies is tried 1 + this many times (jobs/run.py)
+DEFAULT_SCHEDULER = "local"  # a Dask LocalCluster on this machine (jobs/scheduler.py)
+DEFAULT_WORKERS = 0  # its worker processes; 0: one per core
+
+# The other commands' defaults: their settings objects live with their code and take these.
+DEFAULT_INGEST_WORKERS = 0  # threads hashing and probing; 0: one per core (catalog/ingest.py)
+DEFAULT_EXPORT_RESULTS = "current"  # each scan's newest result (catalog/export.py)
+DEFAULT_BASE_URL = "http://localhost:8000/"  # where an export is served: IIIF ids are absolute URLs
+DEFAULT_EVALUATE_MODELS = (DEFAULT_MODEL, "propagate")  # restore/evaluate.py
+DEFAULT_EVALUATE_COUNTS = (0, 1, 10, 50, 100)  # hints per photo (iColoriT's protocol)
+DEFAULT_EVALUATE_SEED = 2024
+DEFAULT_EVALUATE_WORKERS = 1
+DEFAULT_EVALUATE_OUT = "evaluation"
+
+
+@dataclass(frozen=True)
+class TrainDefaults:
+    """`photochrom train`'s defaults (restore/models/training.py TrainSettings takes them)."""
+
+    out: str = "train-out"
+    epochs: int = 40
+    batch_size: int = 32
+    learning_rate: float = 6e-4
+    warmup_steps: int = 300
+    seed: int = 0
+    device: str = "auto"
+    pretrained: bool = True
+
+
+TRAIN_DEFAULTS = TrainDefaults()
 
 #: The output format names --format takes (any case), and the format each means.
 OUTPUT_FORMAT_NAMES = {"tif": "TIFF", "tiff": "TIFF", "png": "PNG", "jpg": "JPEG", "jpeg": "JPEG"}

