@@ -843,8 +843,8 @@ def evaluate(
     """iColoriT's hint-count protocol through the whole pipeline: PSNR, colourfulness and
     the chroma error at hint points, with the gray baseline; writes OUT/evaluation.json and
     OUT/evaluation.md."""
-    from restore.evaluate import EvaluateError, EvaluateSettings, parse_counts, report_summary, write_report
-    from restore.evaluate import evaluate as run_evaluation
+    from jobs.evaluate import EvaluateError, EvaluateSettings, parse_counts, report_summary, write_report
+    from jobs.evaluate import evaluate as run_evaluation
 
     try:
         settings = EvaluateSettings(

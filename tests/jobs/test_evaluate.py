@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from restore.colour import lightness_to_gray, rgb_to_lab
-from restore.evaluate import (
+from jobs.evaluate import (
     EvaluateError,
     EvaluateSettings,
     colourfulness,
