@@ -50,6 +50,7 @@ from restore.models.registry import register
 from restore.models.torch_colour import lightness_to_gray
 
 INPUT_PX = 512
+WORKING_PX = 2 * INPUT_PX
 STRIDE = 32  # the encoder's total downsampling: input sides must be multiples of it
 AB_MIN, AB_MAX = -128.0, 127.0  # what Lab can hold
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -471,6 +472,9 @@ def make_spec(size: DDColorSize) -> ModelSpec:
         description=f"DDColor (ICCV 2023), {size.backbone}: automatic, dual decoders with colour queries, no hints",
         input_px=INPUT_PX,
         receptive_field_px=INPUT_PX,  # global: the colour queries attend to the whole input
+        # Twice the input: each patch still holds a quarter of the scan (the context the colour
+        # queries need), and a 24 MP scan takes 7 passes (docs/benchmarks.md).
+        working_px=WORKING_PX,
         takes_hints=False,
         licence=LICENCE,
         weights_file=f"{size.name}.pt",

@@ -58,7 +58,7 @@ from restore.models.torch_colour import lightness_to_gray, rgb_to_lab
 
 REPOSITORY = "https://github.com/jantic/DeOldify"
 ARTISTIC_URL = "https://data.deepai.org/deoldify/ColorizeArtistic_gen.pth"
-STABLE_URL = "https://www.dropbox.com/s/axsd2g85uyixaho/ColorizeStable_gen.pth?dl=0"
+STABLE_URL = "https://www.dropbox.com/s/usf7uifrctqw9rl/ColorizeStable_gen.pth?dl=0"
 
 RENDER_BASE = 16  # filters.py: ColorizerFilter.render_base
 DEFAULT_RENDER_FACTOR = 35  # visualize.py: the image colorizer's default render factor
@@ -315,11 +315,15 @@ def official_state_dict(checkpoint: object) -> Mapping[object, object]:
 # Every output pixel sees the whole input: ResNet's receptive field at layer4 (899 px for
 # ResNet-34, more for ResNet-101) exceeds the input, and the self-attention block at 1/8
 # resolution mixes all positions.
+#: Twice the input: global models need each patch to hold a good part of the scan.
+WORKING_PX = 2 * DEFAULT_RENDER_FACTOR * RENDER_BASE
+
 ARTISTIC_SPEC = ModelSpec(
     name="deoldify-artistic",
     description="DeOldify artistic (Antic): ResNet-34 U-Net, self-attention; automatic, no hints",
     input_px=DEFAULT_RENDER_FACTOR * RENDER_BASE,
     receptive_field_px=DEFAULT_RENDER_FACTOR * RENDER_BASE,
+    working_px=WORKING_PX,  # as DDColor's: each patch a quarter of the scan, 7 passes at 24 MP
     takes_hints=False,
     licence=LICENCE,
     weights_file="deoldify-artistic.pt",
@@ -332,6 +336,7 @@ STABLE_SPEC = ModelSpec(
     description="DeOldify stable (Antic): ResNet-101 wide U-Net, self-attention; automatic, no hints",
     input_px=DEFAULT_RENDER_FACTOR * RENDER_BASE,
     receptive_field_px=DEFAULT_RENDER_FACTOR * RENDER_BASE,
+    working_px=WORKING_PX,  # as DDColor's: each patch a quarter of the scan, 7 passes at 24 MP
     takes_hints=False,
     licence=LICENCE,
     weights_file="deoldify-stable.pt",
