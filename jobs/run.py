@@ -14,7 +14,6 @@ keyed and recorded as what they are.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
@@ -37,7 +36,7 @@ from restore.instances import usable_instances
 from restore.models.detectors import get_detector_spec
 from restore.models.installed import weights_sha256
 from restore.models.registry import get_spec
-from restore.scanio.write import TEMPORARY_PATTERN
+from restore.scanio.write import temporary_target
 from restore.pipeline import output_name
 from restore.settings import DEFAULT_RETRIES, DEFAULT_SCHEDULER, DEFAULT_WORKERS, RestoreSettings
 
@@ -259,13 +258,18 @@ def remove_partial_outputs(outputs: Sequence[Path]) -> int:
 
     Only those: another run may be writing into the same folder (its own outputs, claimed
     by its tasks), and --out may be a folder others use."""
-    removed = 0
+    wanted: dict[Path, set[str]] = {}
     for output in outputs:
-        if not output.parent.is_dir():
+        wanted.setdefault(output.parent, set()).add(output.name)
+    removed = 0
+    for folder, names in wanted.items():  # each folder listed once, however many outputs it holds
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
             continue
-        for path in output.parent.glob(f".{glob.escape(output.name)}.*.tmp"):
-            if TEMPORARY_PATTERN.match(path.name):
-                path.unlink(missing_ok=True)
+        for entry in entries:
+            if temporary_target(entry.name) in names:
+                Path(entry.path).unlink(missing_ok=True)
                 removed += 1
     return removed
 

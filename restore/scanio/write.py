@@ -222,11 +222,17 @@ def result_task(path: Path) -> str | None:
 
 
 #: What `write_result` names its temporary files: ".<final name>.<12 hex digits>.tmp".
-TEMPORARY_PATTERN = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+TEMPORARY_PATTERN = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp$")
 
 
 def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def temporary_target(name: str) -> str | None:
+    """The final name that one of our temporary files (`temporary_name`) was for, or None."""
+    found = TEMPORARY_PATTERN.match(name)
+    return found.group("name") if found else None
 
 
 def write_atomically(path: Path, write: Callable[[Path], None], *, durable: bool = False) -> None:
