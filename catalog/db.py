@@ -197,6 +197,11 @@ MIGRATIONS: tuple[Migration, ...] = (
                WHERE output_path != '' AND status IN ('pending', 'running', 'done') ORDER BY id""",
         ),
     ),
+    Migration(
+        7,
+        "damage repair: each repaired result's segmenter, its weights' SHA-256, mask file, mask SHA-256 and fraction",
+        ("ALTER TABLE tasks ADD COLUMN repair TEXT",),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -37,7 +37,7 @@ COLUMNS = (
     "colour_mode", "tone", "scan_status", "status", "ingested_at", "notes", "page", "original_image",
     "original_thumbnail", "iiif_manifest", "result_label", "result_current", "job_id", "task_id", "result_path",
     "result_sha256", "result_finished_at", "result_image", "result_thumbnail", "model", "weights_sha256",
-    "settings", "hints_path", "hints_sha256",
+    "settings", "hints_path", "hints_sha256", "repair_fraction", "repair_mask", "repair_mask_sha256",
 )
 
 
@@ -278,6 +278,9 @@ def _derive_result(
         summary.written += 1
     settings = json.loads(task.job.settings).get("restore", {})
     xmp = entry.get("xmp", {})
+    repair = json.loads(task.repair) if task.repair else None
+    if repair is not None:
+        repair = repair | {"overlay": _derive_mask_overlay(task, scan, repair, site, state, summary, original)}
     return {
         "label": AI_LABEL,
         "job_id": task.job_id,
@@ -292,7 +295,34 @@ def _derive_result(
         "hints_path": task.hints_path or "",
         "hints_sha256": task.hints_sha256 or "",
         "derived": dict(entry["derived"]),
+        "repair": repair,
     }
+
+
+def _derive_mask_overlay(task: Task, scan: Scan, repair: dict, site: Path, state: dict, summary: ExportSummary, original: dict | None) -> str | None:
+    """The original's display image with the result's repair mask over it (a site path), or
+    None without an original; a mask missing or changed since the restore is a failure."""
+    from catalog.export_images import write_mask_overlay
+
+    if original is None:
+        return None
+    key = f"images/{scan.id}/repair-{task.id}"
+    mask = Path(task.output_path).with_name(str(repair.get("mask", "")))
+    entry = state["derived"].get(key)
+    problem, digest, signature = _check_source(mask, str(repair.get("mask_sha256") or ""), entry)
+    if problem is not None:
+        what = "repair mask missing" if problem == "missing" else "repair mask changed since restore"
+        summary.failed.append({"path": str(mask), "reason": f"scan {scan.id}, job {task.job_id}: {what}; not shown"})
+        return None
+    image = f"{key}.jpg"
+    if entry and entry["source_sha256"] == digest and entry.get("original") == original["image"] and (site / image).is_file():
+        entry.update(signature)
+        summary.unchanged += 1
+        return image
+    write_mask_overlay(mask, site / original["image"], site / image)
+    state["derived"][key] = {"source_sha256": digest, "original": original["image"], **signature}
+    summary.written += 1
+    return image
 
 
 _XMP_ATTRIBUTE = re.compile(rb"photochrom:(\w+)=(?:\"([^\"]*)\"|'([^']*)')")
@@ -329,6 +359,8 @@ def _rows(record: dict) -> list[dict[str, object]]:
             weights_sha256=r["weights_sha256"], settings=json.dumps(r["settings"], sort_keys=True),
             hints_path=r["hints_path"], hints_sha256=r["hints_sha256"],
         )
+        if r["repair"]:
+            row.update(repair_fraction=r["repair"]["fraction"], repair_mask=r["repair"]["mask"], repair_mask_sha256=r["repair"]["mask_sha256"])
         rows.append({k: row[k] for k in COLUMNS})
     return rows
 

@@ -117,6 +117,20 @@ def derive(source: Path, site: Path, stem: str, *, size: tuple[int, int] | None 
     return Derived(f"{stem}.jpg", f"{stem}_thumb.jpg", display.width, display.height, dzi)
 
 
+def write_mask_overlay(mask: Path, background: Path, target: Path) -> None:
+    """`target` (a JPEG): the image at `background` (an original's display JPEG) with the
+    repair mask at `mask` (a 1-bit PNG at the scan's size) laid over it in red. The mask is
+    reduced by area, so a one-pixel scratch on a 6000 px scan still shows at display size."""
+    with Image.open(background) as opened:
+        shown = opened.convert("RGB")
+    with Image.open(mask) as opened:
+        coverage = opened.convert("L").resize(shown.size, Image.Resampling.BOX)
+    rgb = np.asarray(shown).astype(np.float32)
+    where = np.asarray(coverage) > 0
+    rgb[where] = 0.35 * rgb[where] + 0.65 * np.array([230.0, 20.0, 20.0])
+    _save_jpeg(Image.fromarray(rgb.astype(np.uint8)), target)
+
+
 def display_size(width: int, height: int) -> tuple[int, int]:
     """The display image's size (width, height) for a source of this size (what `derive`
     writes without `size`)."""

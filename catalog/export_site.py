@@ -90,6 +90,17 @@ def _row(label: str, value: object, code: bool = False) -> str:
     return f"<tr><th>{escape(label)}</th><td>{f'<code>{text}</code>' if code and text else text}</td></tr>"
 
 
+def _repair_section(repair: dict, root: str, name: str) -> str:
+    """What --repair changed: the mask over the original, and its record."""
+    table = ("<table>" + _row("Repaired pixels", f"{100 * float(repair.get('fraction', 0)):.3f}%")
+             + _row("Damage segmenter", repair.get("segmenter")) + _row("Segmenter SHA-256", repair.get("weights_sha256"), True)
+             + _row("Mask file (beside the result)", repair.get("mask")) + _row("Mask SHA-256", repair.get("mask_sha256"), True) + "</table>")
+    overlay = repair.get("overlay")
+    image = (f'<p><img src="{root}{escape(overlay)}" alt="Repair mask of {name} in red over the original" style="max-width:100%;height:auto"></p>'
+             if overlay else "")
+    return f"<h3>Repair: the mask over the original (red: pixels filled)</h3>{image}{table}"
+
+
 def scan_page(record: dict) -> str:
     record = valid_document(record)  # type: ignore[assignment]
     root = "../"
@@ -125,6 +136,8 @@ def scan_page(record: dict) -> str:
                      + _row("Hint file", r["hints_path"] or "none") + _row("Hint file SHA-256", r["hints_sha256"] or "none", True)
                      + _row("Job / task", f"{r['job_id']} / {r['task_id']}") + _row("Finished", r["finished_at"])
                      + _row("Result SHA-256", r["result_sha256"], True) + _row("Tool", r["tool"]) + "</table>")
+        if r.get("repair"):
+            parts.append(_repair_section(r["repair"], root, name))
     parts.append("<h2>Scan</h2><table>" + _row("SHA-256", record["scan_sha256"], True) + _row("Source", record["source_path"])
                  + _row("Format", f"{record['format']}, {record['bit_depth']}-bit {record['colour_mode']}, {record['width']}×{record['height']}")
                  + _row("Tone", record["tone"]) + _row("Notes", record["notes"])

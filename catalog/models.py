@@ -236,6 +236,9 @@ class Task(Base):
     # JSON, with instance-aware colorization: detector, its weights' SHA-256, detection size,
     # and each instance's label, score, box (scan px) and mask (COCO RLE): restore/detections.py.
     instances: Mapped[str | None] = mapped_column(Text)
+    # JSON, with --repair: segmenter, its weights' SHA-256, the mask's file name beside the
+    # result, its SHA-256 and the fraction of pixels repaired (restore/pipeline.py).
+    repair: Mapped[str | None] = mapped_column(Text)
 
     job: Mapped[Job] = relationship(back_populates="tasks")
     scan: Mapped[Scan] = relationship()

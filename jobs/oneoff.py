@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hints.schema import find_hint_file, load_hint_file
-from jobs.worker import DaskBatches, TaskOutcome, instance_pass, scan_outcome
+from jobs.worker import DaskBatches, TaskOutcome, instance_pass, repair_segmenter, scan_outcome
 from restore.instances import usable_instances
 from restore.models.registry import shared_model
 from restore.pipeline import RestoreResult, output_name, restore_file
@@ -83,7 +83,7 @@ def colorize_files(
             return restore_file(
                 source, destination, shared_model(settings.model), settings, source_sha256=digest,
                 hint_file=load_hint_file(hint_path) if hint_path else None, instance_pass=instance_pass(settings, batches),
-                replace=destination.exists(),  # only an earlier result of ours is there (checked above)
+                segmenter=repair_segmenter(settings), replace=destination.exists(),  # only an earlier result of ours is there (checked above)
             )
 
         outcome = scan_outcome(0, source, destination, settings, work, batches)
@@ -105,6 +105,8 @@ def _written(source: Path, destination: Path, hint_path: Path | None, outcome: T
         written["instances"] = [
             {k: v for k, v in row.items() if k != "mask_rle"} for row in outcome.instances["instances"]  # type: ignore[attr-defined]
         ]
+    if outcome.repair is not None:
+        written["repair"] = outcome.repair
     return written
 
 

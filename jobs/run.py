@@ -37,7 +37,7 @@ from restore.models.detectors import get_detector_spec
 from restore.models.installed import weights_sha256
 from restore.models.registry import get_spec
 from restore.scanio.write import temporary_target
-from restore.pipeline import output_name
+from restore.pipeline import mask_path, output_name
 from restore.settings import DEFAULT_RETRIES, DEFAULT_SCHEDULER, DEFAULT_WORKERS, RestoreSettings
 
 
@@ -85,11 +85,16 @@ class JobSummary:
 
 
 def result_key(settings: RestoreSettings, hints_sha256: str | None = None) -> str:
-    """SHA-256 of what decides a result's pixels: settings, model and its weights, hint file."""
-    model_sha256 = weights_sha256(get_spec(settings.model))
+    """SHA-256 of what decides a result's pixels: settings, model and its weights, hint file,
+    the detector's and the damage segmenter's weights where they are used."""
+    model_sha256 = weights_sha256(get_spec(settings.model)) if settings.colorize else None
     document: dict[str, object] = {"settings": settings.to_dict(), "weights_sha256": model_sha256, "hints_sha256": hints_sha256}
     if settings.instances is not None:  # absent otherwise, so older results stay current
         document["detector_sha256"] = weights_sha256(get_detector_spec(settings.instances.detector))
+    if settings.repair is not None:  # likewise
+        from restore.models.damage import segmenter_sha256
+
+        document["segmenter_sha256"] = segmenter_sha256(settings.repair.segmenter)
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
@@ -292,7 +297,8 @@ def run_job(
             raise CatalogError(f"no job with id {job_id}")
         lease.take(job)
         settings = JobSettings.from_json(job.settings)
-        removed = remove_partial_outputs([Path(t.output_path) for t in job.tasks if t.output_path])
+        outputs = [Path(t.output_path) for t in job.tasks if t.output_path]
+        removed = remove_partial_outputs(outputs + ([mask_path(o) for o in outputs] if settings.restore.repair else []))
         todo = [t for t in job.tasks if t.status in (TaskStatus.PENDING, TaskStatus.RUNNING)]
         resumed = any(t.status == TaskStatus.RUNNING or t.attempts for t in job.tasks)
         if resumed:
@@ -341,6 +347,8 @@ def _record_outcome(catalog: Catalog, outcome: TaskOutcome) -> None:
             task.seconds = json.dumps({k: round(v, 4) for k, v in outcome.seconds.items()})
         if outcome.instances is not None:
             task.instances = json.dumps(outcome.instances | {"dask_tasks": outcome.instance_tasks}, separators=(",", ":"))
+        if outcome.repair is not None:
+            task.repair = json.dumps(outcome.repair, sort_keys=True)
         if outcome.status != TaskStatus.DONE:
             _release_output(session, task)
         if outcome.adopted:
@@ -408,6 +416,7 @@ def show_job(catalog: Catalog, job_id: int) -> dict[str, object]:
                 "source": t.source_path, "output": t.output_path, "output_sha256": t.output_sha256,
                 "seconds": json.loads(t.seconds) if t.seconds else None,
                 "instances": json.loads(t.instances) if t.instances else None,
+                "repair": json.loads(t.repair) if t.repair else None,
             }
             for t in job.tasks
         ]

@@ -36,6 +36,7 @@ from restore.models.installed import weights_sha256
 from restore.models.registry import get_spec, shared_model
 from restore.scanio.write import OutputClaimed, result_provenance
 from restore.pipeline import RestoreResult, SkipScan, restore_file
+from restore.repair.repair import Segmenter
 from restore.settings import RestoreSettings
 from restore.scanio.probe import ScanError
 
@@ -68,6 +69,7 @@ class TaskOutcome:
     adopted: bool = False  # the output was already complete from an interrupted attempt
     instances: dict[str, object] | None = None  # with instances: restore.detections record (masks included)
     instance_tasks: int = 0  # batches of instance crops this scan ran as Dask tasks of their own
+    repair: dict[str, object] | None = None  # with repair: segmenter, its SHA-256, mask file, SHA-256, fraction
 
 
 def colorize_batch(model_name: str, batch: Batch) -> np.ndarray:
@@ -114,7 +116,7 @@ def _written_by(spec: TaskSpec, provenance: dict[str, str]) -> bool:
         "Task": spec.key,
         "SourceSHA256": spec.source_sha256,
         "Settings": json.dumps(spec.settings.to_dict(), sort_keys=True),
-        "WeightsSHA256": weights_sha256(get_spec(spec.settings.model)) or "",
+        "WeightsSHA256": (weights_sha256(get_spec(spec.settings.model)) if spec.settings.colorize else None) or "",
         "HintsSHA256": spec.hints_sha256 or "",
     }
     return all(provenance.get(name) == value for name, value in expected.items())
@@ -139,7 +141,7 @@ def run_task(spec: TaskSpec) -> TaskOutcome:
             raise HintError(spec.hints_path or "", "changed since the job was created; run restore again")
         return restore_file(
             source, output, shared_model(spec.settings.model), spec.settings, source_sha256=spec.source_sha256, task=spec.key,
-            hint_file=hint_file, instance_pass=instance_pass(spec.settings, batches),
+            hint_file=hint_file, instance_pass=instance_pass(spec.settings, batches), segmenter=repair_segmenter(spec.settings),
         )
 
     batches = DaskBatches()
@@ -155,6 +157,22 @@ def instance_pass(settings: RestoreSettings, batches: DaskBatches) -> InstancePa
         return InstancePass(shared_detector(settings.instances.detector), batches)
     except ModelError as exc:
         raise InstancesUnavailable(f"--instances: {exc}") from None
+
+
+def repair_segmenter(settings: RestoreSettings) -> Segmenter | None:
+    """This process's copy of the damage segmenter the repair settings name, if any."""
+    if settings.repair is None:
+        return None
+    from restore.models.damage import shared_segmenter
+
+    try:
+        return shared_segmenter(settings.repair.segmenter)
+    except ModelError as exc:
+        raise RepairUnavailable(f"--repair: {exc}") from None
+
+
+class RepairUnavailable(Exception):
+    """The damage segmenter cannot be loaded (its shipped weights changed or vanished)."""
 
 
 class InstancesUnavailable(Exception):
@@ -177,7 +195,7 @@ def scan_outcome(
         return TaskOutcome(task_id, "skipped", reason=str(exc))
     except OSError as exc:  # the source vanished, a disk filled: retrying would not help
         return TaskOutcome(task_id, "failed", reason=f"{exc.filename or source}: {exc.strerror or exc}")
-    except (ScanError, HintError, InstancesUnavailable) as exc:
+    except (ScanError, HintError, InstancesUnavailable, RepairUnavailable) as exc:
         return TaskOutcome(task_id, "failed", reason=str(exc))
     except ModelError as exc:  # its weights vanished or changed after they were checked: retrying would not help
         return TaskOutcome(task_id, "failed", reason=f"--model {settings.model}: {exc}")
@@ -186,4 +204,5 @@ def scan_outcome(
     return TaskOutcome(
         task_id, "done", reason="; ".join(result.notes) or None, output_sha256=result.sha256,
         seconds=result.seconds, patches=result.patches, instances=result.detections, instance_tasks=batches.submitted,
+        repair=result.repair,
     )

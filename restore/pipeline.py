@@ -1,7 +1,11 @@
 """The restoration pipeline for one scan: global pass, patch pass, stitching, edge-aware
 upsampling, recombination with the scan's own lightness, saturation, and writing.
 
-1. Read the scan upright; keep its full-resolution CIE L* (`l_full`).
+1. Read the scan upright; keep its full-resolution CIE L* (`l_full`). With repair settings,
+   damage is detected on that L* and filled (restore/repair/): everything after sees the
+   repaired lightness, so no colour is painted along a scratch. The mask is written beside
+   the result (`mask_path`) before it; without colorization (--repair-only) the repaired
+   lightness is the result, gray at the scan's depth.
 2. Global pass: the whole scan squeezed to the model's input gives image-level colours
    (curator hints, rasterized at that scale, go in with it).
 3. Patch pass: the scan at a working resolution (`working_scale` times the model's input
@@ -25,7 +29,7 @@ upsampling, recombination with the scan's own lightness, saturation, and writing
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace as replaced
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -33,17 +37,19 @@ from hints.schema import HintFile, resolve
 from restore.instances import InstancePass
 from restore.models.base import Colorizer, NonFiniteOutput
 from restore.passes import chroma_pass, patch_count
+from restore.colour import lightness_to_gray
 from restore.recombine import (
     FULL_RES_STRIP_ROWS,
     recombine,
     recombine_rows,
     result_dtype,
 )
+from restore.repair.repair import Repair, Segmenter, repair_lightness
 from restore.scanio.formats import FORMAT_EXTENSIONS
 from restore.scanio.probe import ScanError
-from restore.scanio.read import read_scan
+from restore.scanio.read import ScanPixels, read_scan
 from restore.scanio.rows import streams_rows, tiff_rows
-from restore.scanio.write import Provenance, write_result
+from restore.scanio.write import Provenance, write_mask, write_result
 from restore.settings import RestoreSettings
 
 
@@ -68,6 +74,7 @@ class RestoreResult:
     seconds: dict[str, float] = field(default_factory=dict)  # per stage
     notes: list[str] = field(default_factory=list)
     detections: dict[str, object] | None = None  # with instances: Detections.record (masks included)
+    repair: dict[str, object] | None = None  # with repair: Provenance.repair (mask, its SHA-256 and fraction)
 
 
 def output_name(source: Path, settings: RestoreSettings) -> str:
@@ -75,6 +82,12 @@ def output_name(source: Path, settings: RestoreSettings) -> str:
     if settings.output_format is None:
         return source.name
     return source.stem + FORMAT_EXTENSIONS[settings.output_format]
+
+
+def mask_path(result: Path) -> Path:
+    """Where a result's repair mask is written: beside it, `<result name>.mask.png` (the
+    result's whole name, so `a.tif` and `a.png` in one folder keep masks of their own)."""
+    return result.with_name(result.name + ".mask.png")
 
 
 def restore_file(
@@ -87,6 +100,7 @@ def restore_file(
     task: str | None = None,
     hint_file: HintFile | None = None,
     instance_pass: InstancePass | None = None,
+    segmenter: Segmenter | None = None,
     replace: bool = False,
 ) -> RestoreResult:
     """Colorize the scan at `source` into `destination` (see the module docstring).
@@ -95,18 +109,32 @@ def restore_file(
     result is not published and OutputClaimed is raised (restore.scanio.write.publish).
 
     `instance_pass` (the detector, and how to run model batches) is required when
-    `settings.instances` is set, and unused otherwise.
+    `settings.instances` is set, and unused otherwise; `segmenter` (the damage segmenter
+    the repair settings name, with its `spec`) likewise for `settings.repair`, and `model`
+    is unused when `settings.colorize` is off.
     Raises ScanError for an unreadable scan or a model whose colours are not finite,
     HintError for a hint file that does not fit it, SkipScan for a scan deliberately not restored.
     """
     if settings.instances is not None and instance_pass is None:
         raise ValueError("the settings ask for instances, but no detector was given")
+    if settings.repair is not None and segmenter is None:
+        raise ValueError("the settings ask for repair, but no damage segmenter was given")
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     scan = read_scan(source)
     seconds["decode"] = time.perf_counter() - started
     if scan.tone == "colour" and not settings.include_colour:
         raise SkipScan("already in colour (restore it anyway with --include-colour)")
+    repair = None
+    if settings.repair is not None:
+        assert segmenter is not None
+        started = time.perf_counter()
+        repair = repair_lightness(scan.l_hw, segmenter, settings.repair)
+        scan = replaced(scan, l_hw=repair.l_hw)
+        seconds["repair"] = time.perf_counter() - started
+    if not settings.colorize:
+        assert repair is not None and segmenter is not None  # RestoreSettings: no colour, so a repair
+        return _write_repaired_gray(scan, repair, segmenter, destination, settings, source_sha256, task, seconds, replace)
     hints = resolve(hint_file, scan.width, scan.height, source_sha256) if hint_file else []
     notes = []
     if model.spec.needs_hints and not hints:
@@ -126,6 +154,10 @@ def restore_file(
         task=task,
         detections=detections.summary(scan_hw) if detections else None,
     )
+    repaired = None
+    if repair is not None:
+        assert segmenter is not None
+        provenance, repaired = _publish_mask(repair, segmenter, destination, provenance)
     fmt = settings.output_format or scan.format
     dtype = result_dtype(scan)
     started = time.perf_counter()
@@ -146,4 +178,37 @@ def restore_file(
     seconds["encode"] = time.perf_counter() - started
     patches = patch_count(scan.height, scan.width, model.spec, settings) + (len(detections.instances) if detections else 0)
     record = detections.record(scan_hw) if detections else None
-    return RestoreResult(destination, digest, scan.width, scan.height, patches, seconds, notes, record)
+    return RestoreResult(destination, digest, scan.width, scan.height, patches, seconds, notes, record, repaired)
+
+
+def _publish_mask(repair: Repair, segmenter: Segmenter, destination: Path, provenance: Provenance) -> tuple[Provenance, dict[str, object]]:
+    """Write the repair mask beside `destination`; the provenance with the repair recorded."""
+    mask = mask_path(destination)
+    record: dict[str, object] = {
+        "segmenter": segmenter.spec.name, "weights_sha256": segmenter.spec.weights_sha256,
+        "mask": mask.name, "fraction": round(repair.fraction, 6),
+    }
+    mask_sha256 = write_mask(mask, repair.mask_hw, replaced(provenance, repair=record))
+    record = record | {"mask_sha256": mask_sha256}
+    return replaced(provenance, repair=record), record
+
+
+def _write_repaired_gray(
+    scan: ScanPixels, repair: Repair, segmenter: Segmenter, destination: Path, settings: RestoreSettings,
+    source_sha256: str, task: str | None, seconds: dict[str, float], replace: bool,
+) -> RestoreResult:
+    """--repair-only: the repaired lightness as gray at the scan's depth (a toned or colour
+    scan's tint is not kept), with its mask and provenance (no model)."""
+    provenance = Provenance(
+        tool_version=tool_version(), model="none", weights_sha256=None, source_sha256=source_sha256,
+        settings=settings.to_dict(), task=task,
+    )
+    provenance, record = _publish_mask(repair, segmenter, destination, provenance)
+    started = time.perf_counter()
+    gray = lightness_to_gray(scan.l_hw, result_dtype(scan))
+    seconds["recombine"] = time.perf_counter() - started
+    started = time.perf_counter()
+    fmt = settings.output_format or scan.format
+    digest = write_result(destination, gray, scan.alpha, fmt, scan.metadata, provenance, replace=replace)
+    seconds["encode"] = time.perf_counter() - started
+    return RestoreResult(destination, digest, scan.width, scan.height, 0, seconds, [], None, record)

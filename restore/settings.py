@@ -14,6 +14,7 @@ from restore.scanio.formats import DEFAULT_MAX_PIXELS, FORMAT_EXTENSIONS  # noqa
 DEFAULT_MODEL = "lite"
 DEFAULT_SATURATION = 1.15
 DEFAULT_DETECTOR = "maskrcnn_resnet50_fpn"
+DEFAULT_SEGMENTER = "damage-lite"  # the damage segmenter --repair uses (restore/models/damage.py)
 DEFAULT_RETRIES = 2  # a scan whose worker dies is tried 1 + this many times (jobs/run.py)
 DEFAULT_SCHEDULER = "local"  # a Dask LocalCluster on this machine (jobs/scheduler.py)
 DEFAULT_WORKERS = 0  # its worker processes; 0: one per core
@@ -91,6 +92,32 @@ class InstanceSettings:
 
 
 @dataclass(frozen=True)
+class RepairSettings:
+    """Damage repair's settings (recorded with each result made with them): restore/repair/.
+
+    Defaults, and why (docs/benchmarks.md, "Repair", has the measurements):
+    - `threshold` 0.5: the damage probability above which a pixel is damaged; chosen on a
+      validation split of synthetic damage on train photos (never dev) for F1, with the
+      false-flag rate on clean photos held under 0.1%.
+    - `margin_px` 1: the detected mask is dilated by this many pixels before filling, so the
+      soft edge of a scratch (its anti-aliased rim, which the detector leaves out) is filled
+      too; a wider margin fills more undamaged pixels for nothing.
+    - `method`: the fill (restore/repair/inpaint.py), the best measured on dev.
+    """
+
+    segmenter: str = DEFAULT_SEGMENTER
+    threshold: float = 0.5
+    margin_px: int = 1
+    method: str = "directional"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"repair threshold must be between 0 and 1 (exclusive), got {self.threshold}")
+        if not 0 <= self.margin_px <= 16:
+            raise ValueError(f"repair margin must be 0 to 16 pixels, got {self.margin_px}")
+
+
+@dataclass(frozen=True)
 class RestoreSettings:
     """Everything that decides a result's pixels (recorded with every job and result)."""
 
@@ -100,8 +127,14 @@ class RestoreSettings:
     output_format: str | None = None  # "TIFF", "PNG", "JPEG"; None = the scan's own
     include_colour: bool = False  # also restore scans that are already in colour
     instances: InstanceSettings | None = None  # None: no instance pass
+    repair: RepairSettings | None = None  # None: damage is not repaired
+    colorize: bool = True  # False: repair only, the result is the scan's repaired gray
 
     def __post_init__(self) -> None:
+        if not self.colorize and self.repair is None:
+            raise ValueError("a result that is not colorized must be repaired")
+        if not self.colorize and self.instances is not None:
+            raise ValueError("instances are colorized on their own: they need colorization")
         if not 0.0 <= self.saturation <= 4.0:
             raise ValueError(f"saturation must be between 0 and 4, got {self.saturation}")
         if self.working_scale < 1.0:
@@ -110,18 +143,29 @@ class RestoreSettings:
             raise ValueError(f"output format must be one of {sorted(FORMAT_EXTENSIONS)}, got {self.output_format}")
 
     def to_dict(self) -> dict[str, object]:
-        """The settings as recorded with a result. Without instances the key is left out, so
-        results made before instances existed are still current (jobs/run.py result_key)."""
+        """The settings as recorded with a result. Keys of features that are off (instances,
+        repair, colorize's True) are left out, so results made before those features existed
+        are still current (jobs/run.py result_key). A repair-only result names no model."""
         document = asdict(self)
         if self.instances is None:
             del document["instances"]
+        if self.repair is None:
+            del document["repair"]
+        if self.colorize:
+            del document["colorize"]
+        else:
+            del document["model"], document["saturation"], document["working_scale"]
         return document
 
     @classmethod
     def from_dict(cls, document: dict[str, object]) -> RestoreSettings:
         """The settings `to_dict` recorded (a job's JSON read back)."""
-        instances = document.get("instances")
-        return cls(**{**document, "instances": InstanceSettings(**instances) if isinstance(instances, dict) else None})
+        instances, repair = document.get("instances"), document.get("repair")
+        return cls(**{
+            **document,
+            "instances": InstanceSettings(**instances) if isinstance(instances, dict) else None,
+            "repair": RepairSettings(**repair) if isinstance(repair, dict) else None,
+        })
 
 
 class SettingsError(ValueError):
@@ -138,6 +182,10 @@ def build_restore_settings(
     detector: str | None = None,
     instance_min_score: float | None = None,
     max_instances: int | None = None,
+    repair: bool | None = None,
+    repair_only: bool | None = None,
+    repair_threshold: float | None = None,
+    repair_margin: int | None = None,
 ) -> RestoreSettings:
     """The settings of a `restore` or `colorize` run, built once from the options the user passed.
 
@@ -146,13 +194,23 @@ def build_restore_settings(
     flag (`output_format`: --format) and is None when the user did not pass the flag, so a
     flag passed with its default value still counts as passed: --detector,
     --instance-min-score and --max-instances without --instances are refused whatever their
-    values. Without --instances there is no instance pass.
+    values. Without --instances there is no instance pass. The same holds for
+    --repair-threshold and --repair-margin without --repair or --repair-only; --repair-only
+    (repair, do not colorize) takes none of the colour flags (--model, --saturation,
+    --instances).
 
-    Raises SettingsError, checking in this order: the model is a colorization model that can
-    run here (`check_model`); the instance flags come with --instances; the detector is one
-    photochrom knows; the format is one of OUTPUT_FORMAT_NAMES.
+    Raises SettingsError, checking in this order: the colour flags do not come with
+    --repair-only; the model is a colorization model that can run here (`check_model`); the
+    instance flags come with --instances; the detector is one photochrom knows; the repair
+    flags come with a repair and are in range, and the segmenter's weights are intact; the
+    format is one of OUTPUT_FORMAT_NAMES.
     """
-    check_model(DEFAULT_MODEL if model is None else model)
+    if repair_only:
+        colour_flags = [flag for flag, value in (("--model", model), ("--saturation", saturation), ("--instances", instances)) if value not in (None, False)]
+        if colour_flags:
+            raise SettingsError(f"{', '.join(colour_flags)}: --repair-only does not colorize")
+    else:
+        check_model(DEFAULT_MODEL if model is None else model)
     instance_flags = _given(detector=detector, min_score=instance_min_score, max_instances=max_instances)
     instance_settings = None
     if instances:
@@ -160,6 +218,13 @@ def build_restore_settings(
         check_detector(instance_settings.detector)
     elif instance_flags:
         raise SettingsError("--detector, --instance-min-score and --max-instances apply only with --instances")
+    repair_flags = _given(threshold=repair_threshold, margin_px=repair_margin)
+    repair_settings = None
+    if repair or repair_only:
+        repair_settings = _with_flags(RepairSettings(), repair_flags)
+        check_segmenter(repair_settings.segmenter)
+    elif repair_flags:
+        raise SettingsError("--repair-threshold and --repair-margin apply only with --repair or --repair-only")
     if output_format is not None and output_format.lower() not in OUTPUT_FORMAT_NAMES:
         raise SettingsError(f"--format {output_format}: expected tiff, png or jpeg")
     flags = _given(
@@ -168,7 +233,7 @@ def build_restore_settings(
         output_format=None if output_format is None else OUTPUT_FORMAT_NAMES[output_format.lower()],
         include_colour=include_colour,
     )
-    return _with_flags(RestoreSettings(instances=instance_settings), flags)
+    return _with_flags(RestoreSettings(instances=instance_settings, repair=repair_settings, colorize=not repair_only), flags)
 
 
 def check_model(name: str) -> None:
@@ -199,7 +264,18 @@ def check_detector(name: str) -> None:
         raise SettingsError(f"--detector: {exc}") from exc
 
 
-_Settings = TypeVar("_Settings", InstanceSettings, RestoreSettings)
+def check_segmenter(name: str) -> None:
+    """SettingsError unless the damage segmenter's shipped weights are here and intact."""
+    from restore.models.base import ModelError
+    from restore.models.damage import check_damage_weights
+
+    try:
+        check_damage_weights(name)
+    except ModelError as exc:
+        raise SettingsError(f"--repair: {exc}") from exc
+
+
+_Settings = TypeVar("_Settings", InstanceSettings, RestoreSettings, RepairSettings)
 
 
 def _given(**flags: object) -> dict[str, object]:

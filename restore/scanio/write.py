@@ -50,6 +50,8 @@ class Provenance:
     hints_sha256: str | None = None
     task: str | None = None  # "<job id>/<task id>": lets a resumed job recognise its own output
     detections: dict[str, object] | None = None  # restore.detections.Detections.summary, if instances were on
+    # With --repair: segmenter, its weights' SHA-256, the mask's file name, SHA-256 and fraction of pixels.
+    repair: dict[str, object] | None = None
 
 
 def xmp_packet(provenance: Provenance) -> bytes:
@@ -67,6 +69,8 @@ def xmp_packet(provenance: Provenance) -> bytes:
         fields["Detector"] = str(provenance.detections["detector"])
         fields["DetectorSHA256"] = str(provenance.detections["weights_sha256"] or "")
         fields["Instances"] = json.dumps(provenance.detections["instances"], sort_keys=True)
+    if provenance.repair is not None:  # likewise: results without repair keep their bytes
+        fields["Repair"] = json.dumps(provenance.repair, sort_keys=True)
     attributes = "\n".join(f"    photochrom:{key}={quoteattr(value)}" for key, value in fields.items())
     return (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
@@ -121,7 +125,9 @@ def write_result(
     path: Path, rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, metadata: Metadata, provenance: Provenance,
     *, replace: bool = False,
 ) -> str:
-    """Write `rgb` (H x W x 3 uint8 or uint16 sRGB) to `path` atomically; return the file's SHA-256.
+    """Write `rgb` (H x W x 3 uint8 or uint16 sRGB, or H x W gray) to `path` atomically; return
+    the file's SHA-256. A gray image with alpha is written as RGB with alpha (PNG holds no
+    gray-with-alpha that OpenCV encodes).
 
     The file appears complete or not at all: it is written to a temporary name in the
     same folder, flushed to disk, then published (see `publish`: an existing file at
@@ -130,6 +136,8 @@ def write_result(
     writer = _WRITERS.get(fmt)
     if writer is None:
         raise ValueError(f"cannot write format {fmt!r}; expected one of {sorted(_WRITERS)}")
+    if rgb.ndim == 2 and alpha is not None:
+        rgb = np.repeat(rgb[..., None], 3, axis=2)
     if fmt in ("JPEG", "BMP") and rgb.dtype == np.uint16:
         rgb = (rgb >> 8).astype(np.uint8)
         alpha = None if alpha is None else (alpha >> 8).astype(np.uint8)
@@ -140,6 +148,26 @@ def write_result(
     try:
         writer(temporary, rgb, alpha, metadata, xmp_packet(provenance))
         return publish(temporary, path, replace=replace)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_mask(path: Path, mask_hw: np.ndarray, provenance: Provenance) -> str:
+    """Write a repair mask (H x W bool, True = repaired) as a 1-bit PNG carrying the result's
+    XMP provenance, atomically; return its SHA-256. Published as results are (`publish`),
+    except that a mask left by an interrupted attempt of the same task is replaced: the
+    mask is published before its result, so a crash between the two leaves one."""
+    from PIL.PngImagePlugin import PngInfo
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary_name(path)
+    info = PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp_packet(provenance).decode("utf-8"))
+    ours = provenance.task is not None and (path.exists() or path.is_symlink()) and result_task(path) == provenance.task
+    try:
+        Image.fromarray(np.ascontiguousarray(mask_hw, dtype=bool)).save(temporary, "PNG", pnginfo=info, optimize=False)
+        return publish(temporary, path, replace=ours)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
@@ -290,7 +318,7 @@ def _write_tiff(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, metadata:
     # A compressed result's strips are compressed on the process's compute threads: tifffile
     # left to itself used one here (24 MP, 16-bit, zlib: 2.4 s; on 2 threads 1.4 s).
     tifffile.imwrite(
-        path, data, photometric="rgb", extrasamples=extrasamples, maxworkers=compute_threads(), **tiff_arguments(metadata, xmp)
+        path, data, photometric="rgb" if rgb.ndim == 3 else "minisblack", extrasamples=extrasamples, maxworkers=compute_threads(), **tiff_arguments(metadata, xmp)
     )
 
 
@@ -300,7 +328,7 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 def _write_png(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, metadata: Metadata, xmp: bytes) -> None:
     # OpenCV encodes 16-bit RGB PNG (Pillow cannot); metadata chunks go in after IHDR.
-    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
     ok, encoded = cv2.imencode(".png", bgr if alpha is None else np.dstack([bgr, alpha]))
     if not ok:
         raise OSError(f"{path}: PNG encoding failed")

@@ -1,0 +1,1 @@
+"""Damage repair: detection and inpainting of scan defects."""
