@@ -29,6 +29,7 @@ from restore.settings import (
     DEFAULT_SATURATION,
     DEFAULT_SCHEDULER,
     DEFAULT_WORKERS,
+    REPAIR_TRAIN_DEFAULTS,
     TRAIN_DEFAULTS,
     InstanceSettings,
     RepairSettings,
@@ -894,6 +895,43 @@ def evaluate(
         _print_json(report_summary(report))
     else:
         sys.stdout.write(table)
+
+
+@app.command("train-repair")
+def train_repair(
+    data: Annotated[list[Path], typer.Argument(metavar="DATA...", help="Folders of undamaged photos (colour or gray).")],
+    out: Annotated[Path, typer.Option("--out", help="The weights file to write (damage-lite's format).")] = Path(REPAIR_TRAIN_DEFAULTS.out),
+    steps: Annotated[int, typer.Option(min=1)] = REPAIR_TRAIN_DEFAULTS.steps,
+    batch_size: Annotated[int, typer.Option(min=1)] = REPAIR_TRAIN_DEFAULTS.batch_size,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = REPAIR_TRAIN_DEFAULTS.learning_rate,
+    seed: Annotated[int, typer.Option()] = REPAIR_TRAIN_DEFAULTS.seed,
+    max_minutes: Annotated[float | None, typer.Option(min=0.0, help="Stop (weights saved) after this long.")] = None,
+    init_weights: Annotated[Path | None, typer.Option(help="Start from these damage weights (fine-tuning).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the damage segmenter (`damage-lite`) on synthetic damage drawn on clean photos;
+    every 40th photo is held out. Evaluate the result with `evaluate-repair --weights OUT`."""
+    from restore.models.base import ModelError
+    from restore.models.damage_training import DamageTrainSettings, train_damage_segmenter
+
+    missing = [str(folder) for folder in data if not folder.is_dir()]
+    if missing:
+        _fail(f"{_show(missing[0])}: not a folder of photos")
+    if init_weights is not None and not init_weights.is_file():
+        _fail(f"{_show(init_weights)}: no such weights file")
+    settings = DamageTrainSettings(
+        data=tuple(data), out=out, steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+        max_minutes=max_minutes, init_weights=init_weights,
+    )
+    console = _stderr()
+    try:
+        result = train_damage_segmenter(settings, lambda line: console.print(line, highlight=False))
+    except (ModelError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(result)
+    else:
+        console.print(f"weights: {_show(result['out'])} ({result['weights_sha256']})", highlight=False, soft_wrap=True)
 
 
 @app.command("evaluate-repair")

@@ -46,6 +46,20 @@ class TrainDefaults:
 
 TRAIN_DEFAULTS = TrainDefaults()
 
+
+@dataclass(frozen=True)
+class RepairTrainDefaults:
+    """`photochrom train-repair`'s defaults (restore/models/damage_training.py DamageTrainSettings takes them)."""
+
+    out: str = "train-out/damage-lite.pt"
+    steps: int = 8000
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    seed: int = 0
+
+
+REPAIR_TRAIN_DEFAULTS = RepairTrainDefaults()
+
 #: The output format names --format takes (any case), and the format each means.
 OUTPUT_FORMAT_NAMES = {"tif": "TIFF", "tiff": "TIFF", "png": "PNG", "jpg": "JPEG", "jpeg": "JPEG"}
 

@@ -19,6 +19,7 @@ from restore.settings import (
     DEFAULT_RETRIES,
     DEFAULT_SATURATION,
     InstanceSettings,
+    RepairSettings,
 )
 
 CLI_SOURCE = Path(cli.__file__)
@@ -31,6 +32,8 @@ LIBRARY_DEFAULTS = {
     "--max-instances": InstanceSettings().max_instances,
     "--retries": DEFAULT_RETRIES,
     "--max-pixels": DEFAULT_MAX_PIXELS,
+    "--repair-threshold": RepairSettings().threshold,
+    "--repair-margin": RepairSettings().margin_px,
 }
 COMMANDS = (("restore",), ("colorize",), ("hints", "edit"), ("ingest",), ("evaluate",))
 INSTANCE_MESSAGE = "--detector, --instance-min-score and --max-instances apply only with --instances"
