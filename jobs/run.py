@@ -123,6 +123,7 @@ def create_restore_job(
         used_outputs: set[str] = set()
         current = 0
         elsewhere: dict[int, int] = {}  # running job -> scans of this selection it is restoring with these settings
+        live: dict[int, bool] = {}  # job -> whether a live process holds it, asked once per job
         for scan in scans:
             location = next((loc for loc in scan.locations if loc.superseded_at is None and Path(loc.path).exists()), None)
             hint_file, hint_error = _hint_file_for(hints_dir, scan, location)
@@ -130,7 +131,7 @@ def create_restore_job(
             if hint_error is None and _has_current_result(session, scan, key):
                 current += 1
                 continue
-            running = _running_elsewhere(session, scan, key, job)
+            running = _running_elsewhere(session, scan, key, job, live)
             if hint_error is None and running is not None:
                 elsewhere[running] = elsewhere.get(running, 0) + 1
                 continue
@@ -193,16 +194,22 @@ def _select_scans(session: Session, scan_ids: Sequence[str]) -> list[Scan]:
     return list(session.scalars(select(Scan).where(Scan.status == ScanStatus.INGESTED).order_by(Scan.id)))
 
 
-def _running_elsewhere(session: Session, scan: Scan, key: str, job: Job) -> int | None:
+def _running_elsewhere(session: Session, scan: Scan, key: str, job: Job, live: dict[int, bool]) -> int | None:
     """The id of another job that a live process is running and that has this scan still to
-    restore with the same result key, if any: a second restore leaves the scan to it."""
+    restore with the same result key, if any: a second restore leaves the scan to it.
+    `live` caches, per job id, whether its lease has a live holder (a process lookup each)."""
     unfinished = session.scalars(
         select(Task).where(
             Task.scan_id == scan.id, Task.result_key == key, Task.job_id != job.id,
             Task.status.in_((TaskStatus.PENDING, TaskStatus.RUNNING)),
         )
     )
-    return next((task.job_id for task in unfinished if lease.holder(task.job) is not None), None)
+    for task in unfinished:
+        if task.job_id not in live:
+            live[task.job_id] = lease.holder(task.job) is not None
+        if live[task.job_id]:
+            return task.job_id
+    return None
 
 
 def _claim_output(session: Session, task: Task) -> None:
