@@ -91,6 +91,20 @@ def colourfulness(rgb_u8: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
+#: A truly neutral pixel (truth chroma below NEUTRAL_CHROMA) "turned colourful" when the result
+#: gives it a chroma above COLOURFUL_CHROMA: the confident wrong cast of a white sail or a
+#: gray sea (issue 20). CIE a*b* units.
+NEUTRAL_CHROMA = 5.0
+COLOURFUL_CHROMA = 15.0
+
+
+def neutral_cast(truth_lab: np.ndarray, result_lab: np.ndarray) -> dict[str, int]:
+    """How many of the truth's neutral pixels there are, and how many the result turned colourful."""
+    neutral = np.hypot(truth_lab[..., 1], truth_lab[..., 2]) < NEUTRAL_CHROMA
+    colourful = np.hypot(result_lab[..., 1], result_lab[..., 2]) > COLOURFUL_CHROMA
+    return {"neutral_pixels": int(neutral.sum()), "neutral_colourful": int((neutral & colourful).sum())}
+
+
 def sample_hints(lab_hw3: np.ndarray, count: int, rng: np.random.Generator) -> list[dict[str, object]]:
     """`count` hint points, uniformly placed, each the mean Lab of a 2 x 2 (at 224) window."""
     height, width = lab_hw3.shape[:2]
@@ -152,7 +166,8 @@ def evaluate_photo(photo: Path, settings: EvaluateSettings) -> list[dict[str, ob
         Image.fromarray(gray16).save(scan)
         gray8 = np.repeat(np.rint(gray16 / 257.0).astype(np.uint8)[..., None], 3, axis=2)
         base = {"photo": photo.name, "truth_colourfulness": colourfulness(truth)}
-        rows.append(base | {"model": GRAY, "hints": 0, "psnr": psnr_u8(gray8, truth), "colourfulness": colourfulness(gray8)})
+        rows.append(base | {"model": GRAY, "hints": 0, "psnr": psnr_u8(gray8, truth), "colourfulness": colourfulness(gray8)}
+                    | neutral_cast(lab, rgb_to_lab(gray8)))
         for count in settings.counts:
             rng = np.random.default_rng([settings.seed, count, zlib.crc32(photo.name.encode())])
             points = sample_hints(lab, count, rng)
@@ -166,7 +181,8 @@ def evaluate_photo(photo: Path, settings: EvaluateSettings) -> list[dict[str, ob
                 result16 = cv2.cvtColor(cv2.imread(str(out), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB)
                 result8 = np.rint(result16 / 257.0).astype(np.uint8)
                 row = base | {"model": name, "hints": count, "psnr": psnr_u8(result8, truth), "colourfulness": colourfulness(result8)}
-                rows.append(row | hint_errors(rgb_to_lab(result16), points))
+                result_lab = rgb_to_lab(result16)
+                rows.append(row | hint_errors(result_lab, points) | neutral_cast(lab, result_lab))
     return rows
 
 
@@ -219,6 +235,9 @@ def summarise(rows: Sequence[dict[str, object]]) -> list[dict[str, object]]:
             "colourfulness": float(np.mean([r["colourfulness"] for r in group])),
             "colourfulness_ratio": float(np.mean([r["colourfulness"] for r in group])) / truth if truth else float("nan"),
         }
+        neutral = sum(int(r.get("neutral_pixels", 0)) for r in group)  # type: ignore[call-overload]
+        if neutral:  # pooled over photos: the share of all truly neutral pixels turned colourful
+            entry["neutral_turned_colourful"] = sum(int(r.get("neutral_colourful", 0)) for r in group) / neutral  # type: ignore[call-overload]
         if "hint_error_mean" in group[0]:
             entry |= {
                 "hint_error_mean": float(np.mean([r["hint_error_mean"] for r in group])),
@@ -239,14 +258,15 @@ def markdown_table(report: dict[str, object]) -> str:
     lines = [
         f"{report['photos']} photos; ground truth colourfulness {truth_c:.1f}",
         "",
-        "| model | hints | PSNR (dB) | colourfulness (vs truth) | hint error vs reachable: mean / max | hints unreachable |",
-        "|---|---|---|---|---|---|",
+        "| model | hints | PSNR (dB) | colourfulness (vs truth) | neutral turned colourful | hint error vs reachable: mean / max | hints unreachable |",
+        "|---|---|---|---|---|---|---|",
     ]
     for e in report["summary"]:  # type: ignore[union-attr]
         errors = f"{e['hint_error_mean']:.2f} / {e['hint_error_max']:.2f}" if "hint_error_mean" in e else ""
         unreachable = f"{e['unreachable']} of {e['hints'] * e['photos']}" if "unreachable" in e else ""
+        cast = f"{100 * e['neutral_turned_colourful']:.2f}%" if "neutral_turned_colourful" in e else ""
         lines.append(
-            f"| {e['model']} | {e['hints']} | {e['psnr']:.2f} | {e['colourfulness']:.1f} ({e['colourfulness_ratio']:.2f}) | {errors} | {unreachable} |"
+            f"| {e['model']} | {e['hints']} | {e['psnr']:.2f} | {e['colourfulness']:.1f} ({e['colourfulness_ratio']:.2f}) | {cast} | {errors} | {unreachable} |"
         )
     return "\n".join(lines) + "\n"
 

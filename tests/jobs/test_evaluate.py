@@ -102,3 +102,15 @@ def test_counts_and_the_report_files(tmp_path: Path) -> None:
     assert table == markdown_table(report) == (out / "evaluation.md").read_text()
     assert json.loads((out / "evaluation.json").read_text()) == json.loads(json.dumps(report))  # all of it, rows too
     assert report_summary(report) == {"settings": report["settings"], "photos": 2, "summary": report["summary"]}
+
+
+def test_neutral_cast_counts_truly_neutral_pixels_the_result_made_colourful() -> None:
+    from jobs.evaluate import neutral_cast
+
+    truth = np.zeros((4, 5, 3), np.float32)
+    truth[..., 0] = 70
+    truth[0, :, 1] = 40  # one row of the truth is colourful: not neutral, not counted
+    result = truth.copy()
+    result[1, :2, 2] = 20  # two neutral pixels turned colourful (chroma 20 > 15)
+    result[2, :3, 1] = 10  # three given chroma 10: coloured a little, not "colourful"
+    assert neutral_cast(truth, result) == {"neutral_pixels": 15, "neutral_colourful": 2}
