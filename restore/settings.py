@@ -110,9 +110,10 @@ class RepairSettings:
     """Damage repair's settings (recorded with each result made with them): restore/repair/.
 
     Defaults, and why (docs/benchmarks.md, "Repair", has the measurements):
-    - `threshold` 0.5: the damage probability above which a pixel is damaged; chosen on a
-      validation split of synthetic damage on train photos (never dev) for F1, with the
-      false-flag rate on clean photos held under 0.1%.
+    - `threshold` 0.95: the damage probability above which a pixel is damaged; chosen on a
+      held-out split of synthetic damage on train photos (never dev) to keep the pixels
+      flagged on clean, textured photos near 0.1% (restore/models/weights/damage-lite.md);
+      equal to damage-lite's declared default (a test holds them together).
     - `margin_px` 1: the detected mask is dilated by this many pixels before filling, so the
       soft edge of a scratch (its anti-aliased rim, which the detector leaves out) is filled
       too; a wider margin fills more undamaged pixels for nothing.
@@ -120,7 +121,7 @@ class RepairSettings:
     """
 
     segmenter: str = DEFAULT_SEGMENTER
-    threshold: float = 0.5
+    threshold: float = 0.95
     margin_px: int = 1
     method: str = "directional"
 

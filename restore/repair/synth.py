@@ -28,7 +28,7 @@ MASK_CHANGE_L = 3.0
 KINDS = ("scratch", "dust", "hair", "crack", "fold", "tear")
 # How often each kind shows up in an image's mix (relative), and how many defects of it
 # an image of REFERENCE_PX x REFERENCE_PX gets at amount 1.
-_KIND_WEIGHT = {"scratch": 1.0, "dust": 1.0, "hair": 0.5, "crack": 0.9, "fold": 0.35, "tear": 0.3}
+_KIND_WEIGHT = {"scratch": 1.0, "dust": 1.0, "hair": 0.35, "crack": 0.9, "fold": 0.35, "tear": 0.3}
 _KIND_COUNT = {"scratch": 4.0, "dust": 40.0, "hair": 2.0, "crack": 2.5, "fold": 1.0, "tear": 0.8}
 REFERENCE_PX = 256
 _AA = 4  # sub-pixel bits of cv2's drawing (coordinates in 1/16 px)
@@ -207,8 +207,8 @@ def _tone(rng: np.random.Generator, bright_p: float) -> float:
 
 
 def _strength(rng: np.random.Generator) -> float:
-    """Peak opacity: most damage clearly visible, some faint."""
-    return float(rng.uniform(0.15, 0.45)) if rng.random() < 0.15 else float(rng.uniform(0.55, 1.0))
+    """Peak opacity: most damage clearly visible (emulsion gone is opaque), some faint."""
+    return float(rng.uniform(0.2, 0.5)) if rng.random() < 0.1 else float(rng.uniform(0.75, 1.0))
 
 
 def _width(rng: np.random.Generator) -> float:
@@ -250,8 +250,8 @@ def _scratch(out: np.ndarray, rng: np.random.Generator) -> None:
         points = points + _normals(points) * _smooth_1d(rng, len(points), 4)[:, None] * rng.uniform(0, 1.5)
         m = len(points)
         width = _width(rng) * (0.7 + 0.3 * _smooth_1d(rng, m, 5)) * np.maximum(_taper(m, rng), 0.3)
-        opacity = _strength(rng) * _taper(m, rng) * (0.75 + 0.25 * _smooth_1d(rng, m, 8))
-        _stroke(out, points, width, opacity, _tone(rng, bright), soft_px=rng.uniform(0.0, 0.8))
+        opacity = _strength(rng) * _taper(m, rng) * (0.88 + 0.12 * _smooth_1d(rng, m, 8))
+        _stroke(out, points, width, opacity, _tone(rng, bright), soft_px=rng.uniform(0.0, 0.6))
         offset += rng.choice([-1, 1]) * rng.uniform(2, 25)
 
 
@@ -341,8 +341,8 @@ def _fold(out: np.ndarray, rng: np.random.Generator) -> None:
     knots = rng.uniform(-1, 1, 6) * rng.uniform(0, 4)
     wobble = np.interp(along, np.linspace(-side, side, len(knots)), knots).astype(np.float32)
     distance = np.abs(across - wobble)
-    core_px = rng.uniform(0.6, 2.5)
-    band_px = rng.uniform(1.5, 5.0)
+    core_px = rng.uniform(0.6, 2.0)
+    band_px = rng.uniform(1.0, 3.0)
     strength = _strength(rng)
     # Broken along its length: the crease shows more in some places than others.
     presence = np.clip(0.6 + 0.6 * np.interp(along, np.linspace(-side, side, 12), rng.uniform(-1, 1, 12)), 0, 1).astype(np.float32)
@@ -354,7 +354,7 @@ def _fold(out: np.ndarray, rng: np.random.Generator) -> None:
     if rng.random() < 0.7:
         signed = across - wobble
         offset = (core_px + band_px) * rng.choice([-1, 1])
-        band = np.exp(-0.5 * ((signed - offset) / band_px) ** 2) * strength * rng.uniform(0.2, 0.6) * presence
+        band = np.exp(-0.5 * ((signed - offset) / band_px) ** 2) * strength * rng.uniform(0.3, 0.7) * presence
         _composite(out, band, 0, 0, float(rng.uniform(0, 30)))
 
 
@@ -362,7 +362,7 @@ def _tear(out: np.ndarray, rng: np.random.Generator) -> None:
     """A missing corner or a tear from an edge: paper-white, with a ragged edge."""
     height, width = out.shape
     side = min(height, width)
-    size = rng.uniform(0.05, 0.3) * side
+    size = rng.uniform(0.04, 0.18) * side
     canvas = np.zeros((height, width), np.uint8)
     if rng.random() < 0.5:  # missing corner
         corner = np.array([rng.choice([0, width]), rng.choice([0, height])], float)

@@ -81,3 +81,13 @@ def test_the_settings_module_is_light_to_import() -> None:
         "heavy = {'torch', 'numpy', 'PIL', 'cv2', 'tifffile', 'skimage', 'sqlalchemy'} & set(sys.modules); assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_repair_defaults_are_the_shipped_segmenters_and_fill() -> None:
+    from restore.models.damage import SPEC
+    from restore.repair.inpaint import DEFAULT_METHOD
+    from restore.settings import DEFAULT_SEGMENTER, RepairSettings
+
+    assert RepairSettings().threshold == SPEC.default_threshold
+    assert RepairSettings().segmenter == DEFAULT_SEGMENTER == SPEC.name
+    assert RepairSettings().method == DEFAULT_METHOD

@@ -1,0 +1,255 @@
+"""Training of the damage segmenter (restore/models/damage.py) on synthetic damage drawn on
+the fly over clean photos (restore/repair/synth.py).
+
+Each sample: a photo's L* -> now and then upscaled 1.5-3x (so the network also sees smooth
+content at pixel scale with thin damage on it, as a 6000 px scan shows it) -> a random crop,
+flip and quarter turn -> now and then harmless texture (grain, JPEG, halftone, paper:
+`add_nuisance`) -> damage with probability DAMAGE_P (the rest stay clean, with texture:
+negatives) -> now and then upscaled 1.5-3x only now, damage and all (wide soft-edged
+damage; the mask is then what the upscaled damage changed) -> now and then a light JPEG or
+grain over the result, as a scan of a damaged print has (the mask stays the damage's). Every batch is drawn from a generator seeded by
+(seed, step), so a run is deterministic given its seed.
+
+Loss: binary cross-entropy (damaged pixels weighted POS_WEIGHT) plus soft Dice over the
+batch (what F1 rewards). AdamW, linear warm-up then cosine decay. The shipped-form weights
+are written every `checkpoint_every` steps, so a run cut short is still usable.
+
+The photos are split once, by name order: every `holdout_every`-th is held out (never
+trained on) for choosing the threshold (`split_photos`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from restore.models.damage import DamageConfig, DamageNet, load_damage_net, save_damage_weights
+from restore.repair.synth import MASK_CHANGE_L, add_nuisance, jpeg, synthesize_damage
+from restore.scanio.files import file_sha256, photo_files
+
+DAMAGE_P = 0.75  # share of samples with damage; the rest are clean negatives with texture
+UPSCALE_P = 0.4  # share of samples upscaled 1.5-3x before the damage is drawn
+UPSCALE_AFTER_P = 0.2  # share upscaled 1.5-3x after it (wide, soft damage)
+NUISANCE_P = 0.5  # share of damaged samples with texture under the damage (negatives: all)
+POST_P = 0.3  # share of samples with light JPEG or grain over the damage
+POS_WEIGHT = 2.0
+DICE_WEIGHT = 0.5
+WARMUP_STEPS = 100
+
+
+@dataclass(frozen=True)
+class DamageTrainSettings:
+    data: tuple[Path, ...]  # folders of clean photos (colour or gray)
+    out: Path  # the weights file written (shipped form)
+    steps: int = 3000
+    crop_px: int = 160
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    threads: int = 2
+    holdout_every: int = 40  # every n-th photo (name order) is held out for the threshold
+    checkpoint_every: int = 200
+    max_minutes: float | None = None  # stop (with weights saved) after this long
+    config: DamageConfig = field(default_factory=DamageConfig)
+    init_weights: Path | None = None  # start from these weights (fine-tuning)
+
+
+def split_photos(folders: Sequence[Path], holdout_every: int) -> tuple[list[Path], list[Path]]:
+    """(training photos, held-out photos) of the folders: every holdout_every-th photo of each
+    folder, in name order, is held out."""
+    train, held_out = [], []
+    for folder in folders:
+        for i, path in enumerate(photo_files(Path(folder))):
+            (held_out if holdout_every > 0 and i % holdout_every == holdout_every // 2 else train).append(path)
+    return train, held_out
+
+
+def _linear_lut() -> np.ndarray:
+    """sRGB level (0..255) -> linear light: the sRGB transfer function, as restore/colour.py."""
+    v = np.arange(256, dtype=np.float64) / 255
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+_LINEAR = _linear_lut()
+# Luminance Y of linear sRGB (D65): the row of the sRGB -> XYZ matrix, in OpenCV's B, G, R order.
+_Y_OF_BGR = np.array([0.0722, 0.7152, 0.2126], np.float32)
+
+
+def read_lightness(path: Path) -> np.ndarray | None:
+    """A photo's CIE L* (H x W float32), or None if it cannot be read. L* depends on the
+    luminance alone, so it is computed from Y directly (restore/colour.py's rgb_to_lightness
+    computes all of Lab: a third of a training batch's time went there)."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        return None
+    y = _LINEAR[bgr] @ _Y_OF_BGR
+    f = np.where(y > (6 / 29) ** 3, np.cbrt(y), y / (3 * (6 / 29) ** 2) + 4 / 29)
+    return (116 * f - 16).astype(np.float32)
+
+
+def damage_sample(l_hw: np.ndarray, rng: np.random.Generator, crop_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """One training sample from a clean photo's L*: (crop_px x crop_px float32 L*, bool mask)."""
+    mode = rng.random()
+    # Damage drawn before upscaling: wide, soft-edged damage, as a scan at a higher
+    # resolution than the print's sharpness shows it (and as an upscaled old photo does).
+    upscale_after = UPSCALE_P <= mode < UPSCALE_P + UPSCALE_AFTER_P
+    factor = rng.uniform(1.5, 3.0) if mode < UPSCALE_P + UPSCALE_AFTER_P else 1.0
+    interpolation = cv2.INTER_CUBIC if rng.random() < 0.5 else cv2.INTER_LINEAR
+    if factor > 1 and not upscale_after:
+        l_hw = cv2.resize(l_hw, None, fx=factor, fy=factor, interpolation=interpolation)
+    side = int(np.ceil(crop_px / factor)) if upscale_after else crop_px
+    height, width = l_hw.shape
+    if height < side or width < side:
+        l_hw = cv2.copyMakeBorder(l_hw, 0, max(side - height, 0), 0, max(side - width, 0), cv2.BORDER_REFLECT)
+        height, width = l_hw.shape
+    top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+    l_hw = np.rot90(l_hw[top : top + side, left : left + side], int(rng.integers(0, 4)))
+    if rng.random() < 0.5:
+        l_hw = l_hw[:, ::-1]
+    l_hw = np.ascontiguousarray(l_hw, np.float32)
+    if rng.random() < 0.2:  # faded prints: low contrast, lifted blacks
+        l_hw = l_hw * rng.uniform(0.5, 0.9) + rng.uniform(5, 35)
+    damaged = rng.random() < DAMAGE_P
+    if not damaged or rng.random() < NUISANCE_P:
+        l_hw = add_nuisance(l_hw, rng)
+    if not damaged:
+        out, mask_hw = l_hw, np.zeros(l_hw.shape, bool)
+    else:
+        out, mask_hw = synthesize_damage(l_hw, rng, amount=float(rng.uniform(0.3, 2.5)))
+    if upscale_after:
+        clean = cv2.resize(l_hw, (crop_px, crop_px), interpolation=interpolation)
+        out = cv2.resize(out, (crop_px, crop_px), interpolation=interpolation)
+        mask_hw = np.abs(out - clean) > MASK_CHANGE_L
+    if damaged and rng.random() < POST_P:
+        if rng.random() < 0.5:
+            out = jpeg(out, int(rng.integers(50, 96)))
+        else:
+            out = out + rng.uniform(0.5, 2.5) * rng.standard_normal(out.shape).astype(np.float32)
+    return np.clip(out, 0, 100).astype(np.float32), mask_hw
+
+
+def damage_batch(photos: Sequence[Path], seed: int, step: int, batch_size: int, crop_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """Batch `step` of a run with `seed`: (B x S x S float32 L*, B x S x S bool masks)."""
+    rng = np.random.default_rng([seed, step])
+    images, masks = [], []
+    while len(images) < batch_size:
+        l_hw = read_lightness(photos[int(rng.integers(0, len(photos)))])
+        if l_hw is None:
+            continue
+        image, mask = damage_sample(l_hw, rng, crop_px)
+        images.append(image)
+        masks.append(mask)
+    return np.stack(images), np.stack(masks)
+
+
+def loss_terms(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weighted BCE, soft Dice loss) of logits against the 0/1 target."""
+    bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(POS_WEIGHT))
+    probability = torch.sigmoid(logits)
+    dice = 1 - (2 * (probability * target).sum() + 1) / (probability.sum() + target.sum() + 1)
+    return bce, dice
+
+
+def tolerant_counts(predicted_hw: np.ndarray, true_hw: np.ndarray, tolerance_px: int = 1) -> tuple[int, int, int, int]:
+    """(predicted pixels within tolerance of a true one, predicted pixels, true pixels within
+    tolerance of a predicted one, true pixels): precision and recall with a tolerance."""
+    kernel = np.ones((2 * tolerance_px + 1, 2 * tolerance_px + 1), np.uint8)
+    near_true = cv2.dilate(true_hw.view(np.uint8), kernel).view(bool)
+    near_predicted = cv2.dilate(predicted_hw.view(np.uint8), kernel).view(bool)
+    return int((predicted_hw & near_true).sum()), int(predicted_hw.sum()), int((true_hw & near_predicted).sum()), int(true_hw.sum())
+
+
+def f1_of(counts: Sequence[int]) -> dict[str, float]:
+    """Precision, recall and F1 from summed `tolerant_counts`."""
+    right, predicted, found, true = counts
+    precision = right / predicted if predicted else 1.0
+    recall = found / true if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def _progress(step: int, minutes: float, settings: DamageTrainSettings) -> float:
+    """How far through the run (0..1): by steps, or by time where max_minutes ends it sooner
+    (on a shared machine the steps a time budget allows are not known in advance, and a cut
+    cosine schedule would end at a high learning rate; a run ended by time is then no longer
+    a function of its seed alone)."""
+    progress = step / settings.steps
+    if settings.max_minutes is not None:
+        progress = max(progress, minutes / settings.max_minutes)
+    return min(progress, 1.0)
+
+
+def _learning_rate(step: int, progress: float, settings: DamageTrainSettings) -> float:
+    if step < WARMUP_STEPS:
+        return settings.learning_rate * (step + 1) / WARMUP_STEPS
+    warmup = WARMUP_STEPS / settings.steps
+    after = min(max((progress - warmup) / max(1 - warmup, 1e-6), 0.0), 1.0)
+    return settings.learning_rate * 0.5 * (1 + math.cos(math.pi * after))
+
+
+def train_damage_segmenter(settings: DamageTrainSettings, log: Callable[[str], None] | None = None) -> dict[str, object]:
+    """Train a DamageNet as `settings` say, writing its weights to `settings.out` (every
+    checkpoint_every steps and at the end). Returns a summary: steps done, seconds, the
+    mean loss over the last steps, the photos used and held out, the weights' SHA-256."""
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    train, held_out = split_photos(settings.data, settings.holdout_every)
+    if not train:
+        raise ValueError(f"no photos to train on in {', '.join(map(str, settings.data))}")
+    net = load_damage_net(settings.init_weights) if settings.init_weights else DamageNet(settings.config, batch_norm=True)
+    net.train()
+    optimizer = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    settings.out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    recent: list[float] = []
+    step = 0
+
+    def batch(step: int) -> tuple[np.ndarray, np.ndarray]:
+        return damage_batch(train, settings.seed, step, settings.batch_size, settings.crop_px)
+
+    # The next batch is drawn on a thread while this one trains (OpenCV and NumPy release
+    # the GIL); each batch depends only on (seed, step), so this changes no result.
+    with ThreadPoolExecutor(1) as pool:
+        upcoming = pool.submit(batch, 0)
+        for step in range(settings.steps):
+            images, masks = upcoming.result()
+            if step + 1 < settings.steps:
+                upcoming = pool.submit(batch, step + 1)
+            minutes = (time.perf_counter() - start) / 60
+            progress = _progress(step, minutes, settings)
+            rate = _learning_rate(step, progress, settings)
+            for group in optimizer.param_groups:
+                group["lr"] = rate
+            logits = net(torch.from_numpy(images)[:, None])
+            bce, dice = loss_terms(logits, torch.from_numpy(masks)[:, None].float())
+            loss = bce + DICE_WEIGHT * dice
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            recent = (recent + [loss.item()])[-50:]
+            done = step + 1 == settings.steps or _progress(step + 1, (time.perf_counter() - start) / 60, settings) >= 1.0
+            if (step + 1) % settings.checkpoint_every == 0 or done:
+                save_damage_weights(net, settings.out)
+                if log:
+                    log(f"step {step + 1}/{settings.steps}: loss {np.mean(recent):.4f} (bce {bce.item():.4f}, dice {dice.item():.3f}), lr {rate:.2e}, {minutes:.1f} min")
+            if done:
+                break
+    return {
+        "steps": step + 1,
+        "seconds": round(time.perf_counter() - start, 1),
+        "loss": float(np.mean(recent)) if recent else None,
+        "train_photos": len(train),
+        "held_out_photos": len(held_out),
+        "out": str(settings.out),
+        "weights_sha256": file_sha256(settings.out),
+    }

@@ -1,0 +1,143 @@
+"""The damage segmenter: shapes, its declared receptive field, the weights' checksum, what the
+shipped network finds and leaves alone, and a tiny training run."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from restore.models import damage
+from restore.models.base import ModelError
+from restore.models.damage import SPEC, DamageConfig, DamageNet, DamageSegmenter, folded, load_damage_segmenter, receptive_field_px
+from restore.models.damage_training import DamageTrainSettings, tolerant_counts, train_damage_segmenter
+
+
+@pytest.fixture(scope="module")
+def shipped() -> DamageSegmenter:
+    return load_damage_segmenter("cpu")
+
+
+def untrained(seed: int = 0) -> DamageSegmenter:
+    torch.manual_seed(seed)
+    return DamageSegmenter(DamageNet(DamageConfig()), SPEC, torch.device("cpu"), torch.float32)
+
+
+def gradient_l(height: int = 256, width: int = 256) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    return (30 + 40 * x / width + 10 * y / height).astype(np.float32)
+
+
+@pytest.mark.parametrize("shape", [(1, 37, 53), (2, 8, 8), (1, 1, 1), (3, 65, 17)])
+def test_any_size_in_the_same_size_out(shape: tuple[int, int, int]) -> None:
+    l_bhw = np.random.default_rng(0).uniform(0, 100, shape).astype(np.float32)
+    probability = untrained().probability(l_bhw)
+    assert probability.shape == shape and probability.dtype == np.float32
+    assert np.all((probability >= 0) & (probability <= 1))
+
+
+def test_wrong_arrays_are_refused() -> None:
+    with pytest.raises(ValueError, match="B x H x W float32"):
+        untrained().probability(np.zeros((8, 8), np.float32))
+    with pytest.raises(ValueError, match="B x H x W float32"):
+        untrained().probability(np.zeros((1, 8, 8), np.float64))
+
+
+def test_the_declared_receptive_field_is_the_networks() -> None:
+    assert SPEC.receptive_field_px == receptive_field_px(DamageConfig())
+
+
+def test_nothing_beyond_the_receptive_field_changes_a_pixel() -> None:
+    """The oracle the tiled detection rests on: a pixel's probability depends on the input
+    within half the receptive field of it and on nothing further away."""
+    segmenter = untrained(1)
+    rng = np.random.default_rng(0)
+    l_hw = rng.uniform(20, 80, (256, 256)).astype(np.float32)
+    centre, radius = 128, SPEC.receptive_field_px // 2 + 1
+    far = l_hw.copy()
+    outside = np.ones_like(l_hw, bool)
+    outside[centre - radius : centre + radius + 1, centre - radius : centre + radius + 1] = False
+    far[outside] = rng.uniform(20, 80, int(outside.sum()))
+    near = l_hw.copy()
+    near[centre - 2 : centre + 3, centre - 2 : centre + 3] = 99.0
+    base, far_p, near_p = (segmenter.logits(x[None])[0, centre, centre] for x in (l_hw, far, near))
+    assert far_p == base
+    assert near_p != base
+
+
+def test_folding_the_training_batch_norms_keeps_the_function() -> None:
+    torch.manual_seed(0)
+    net = DamageNet(DamageConfig(), batch_norm=True)
+    x = torch.rand(2, 1, 48, 64) * 100
+    net.train()
+    for _ in range(3):  # running statistics away from their initial values
+        net(x)
+    net.eval()
+    plain = folded(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(plain(x), net(x), atol=1e-4, rtol=1e-4)
+
+
+def test_weights_whose_sha256_is_not_the_declared_one_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(damage, "SPEC", dataclasses.replace(SPEC, weights_sha256="0" * 64))
+    with pytest.raises(ModelError, match="SHA-256"):
+        load_damage_segmenter("cpu")
+
+
+def test_the_shipped_weights_load_as_declared(shipped: DamageSegmenter) -> None:
+    assert shipped.spec == SPEC
+    assert 0 < SPEC.default_threshold < 1
+    assert damage.segmenter_sha256("damage-lite") == SPEC.weights_sha256
+    damage.check_damage_weights("damage-lite")  # raises if missing or changed
+
+
+def test_the_shipped_model_finds_a_bright_scratch_on_a_smooth_gradient(shipped: DamageSegmenter) -> None:
+    l_hw = gradient_l()
+    scratch = np.zeros(l_hw.shape, np.uint8)
+    cv2.line(scratch, (20, 30), (230, 200), 255, 2, cv2.LINE_AA)
+    alpha = scratch.astype(np.float32) / 255
+    damaged = (l_hw + (95 - l_hw) * alpha).astype(np.float32)
+    true_hw = np.abs(damaged - l_hw) > 3
+    found_hw = shipped.probability(damaged[None])[0] > SPEC.default_threshold
+    right, predicted, found, true = tolerant_counts(found_hw, true_hw)
+    assert found / true > 0.8, f"recall {found / true:.2f}"
+    assert right / max(predicted, 1) > 0.8, f"precision {right / max(predicted, 1):.2f}"
+
+
+def test_the_shipped_model_leaves_a_clean_noisy_gradient_alone(shipped: DamageSegmenter) -> None:
+    rng = np.random.default_rng(0)
+    l_hw = (gradient_l(512, 512) + rng.normal(0, 2.0, (512, 512))).astype(np.float32)
+    flagged = (shipped.probability(l_hw[None])[0] > SPEC.default_threshold).mean()
+    assert flagged < 0.001
+
+
+def _photos(folder: Path) -> None:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        y, x = np.mgrid[0:48, 0:56]
+        rgb = np.stack([x * 4, y * 5, (x + y) * 2], -1) + rng.integers(0, 20, (48, 56, 3))
+        cv2.imwrite(str(folder / f"photo{i}.png"), np.clip(rgb, 0, 255).astype(np.uint8))
+
+
+def test_a_tiny_training_run_writes_loadable_weights_deterministically(tmp_path: Path) -> None:
+    _photos(tmp_path / "photos")
+
+    def run(out: Path) -> dict[str, object]:
+        settings = DamageTrainSettings(data=(tmp_path / "photos",), out=out, steps=2, crop_px=32, batch_size=2, holdout_every=0, checkpoint_every=1, threads=1)
+        return train_damage_segmenter(settings)
+
+    summary = run(tmp_path / "a.pt")
+    assert summary["steps"] == 2 and summary["train_photos"] == 3 and summary["held_out_photos"] == 0
+    segmenter = load_damage_segmenter("cpu", tmp_path / "a.pt")
+    assert segmenter.spec.weights_sha256 == summary["weights_sha256"] != SPEC.weights_sha256
+    assert segmenter.probability(np.full((1, 20, 30), 50, np.float32)).shape == (1, 20, 30)
+    run(tmp_path / "b.pt")  # the same seed: the same weights (the files' bytes hold their names)
+    first, again = (torch.load(tmp_path / name, weights_only=True)["state_dict"] for name in ("a.pt", "b.pt"))
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)
