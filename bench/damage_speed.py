@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from patches.grid import tile_grid  # noqa: E402
-from restore.models.damage import load_damage_segmenter  # noqa: E402
+from restore.models.damage import DamageSegmenter, load_damage_segmenter  # noqa: E402
 
 TILE_PX = 1024  # as restore/repair/repair.py's DETECTION_TILE_PX
 BATCH = 2  # as its DETECTION_BATCH
@@ -72,14 +72,17 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, default=None, help="a weights file (default: the shipped damage-lite)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--float32", action="store_true", help="run in float32 (as on a CPU without native bfloat16)")
     parser.add_argument("--height", type=int, default=4000)
     parser.add_argument("--width", type=int, default=6000)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     segmenter = load_damage_segmenter("cpu", args.weights)
+    if args.float32:
+        segmenter = DamageSegmenter(segmenter.net.float(), segmenter.spec, segmenter.device, torch.float32)
     l_hw = scan(args.height, args.width)
     grid = tile_grid(args.height, args.width, TILE_PX, min(segmenter.spec.receptive_field_px, TILE_PX // 2))
-    print(f"{args.width} x {args.height}: {len(grid.tiles)} tiles of {TILE_PX} px, overlap {grid.overlap_px} px, {args.threads} threads")
+    print(f"{args.width} x {args.height}: {len(grid.tiles)} tiles of {TILE_PX} px, overlap {grid.overlap_px} px, {args.threads} threads, {segmenter.dtype}")
     segmenter.probability(l_hw[None, :TILE_PX, :TILE_PX])  # warm up
     seconds = []
     for i in range(args.runs):

@@ -58,7 +58,12 @@ class DamageSpec:
     # file (`load_damage_segmenter(weights=...)`) carries that file's, for provenance.
     weights_sha256: str
     receptive_field_px: int  # full-resolution px a probability depends on, across: tile overlap
-    default_threshold: float  # probability above which a pixel is damaged (best F1, see the card)
+    default_threshold: float  # probability above which a pixel is damaged (see the card)
+    # The network sees the image on a grid of this many px (unshuffled 4 x 4, then a stride 2):
+    # shifted by a multiple of it, its output shifts with it exactly, by anything else it
+    # changes (within the threshold's rounding for most pixels, not all). Tiles whose origins
+    # are multiples of it give exactly the whole image's probabilities.
+    alignment_px: int = 8
     imported: Imported | None = None  # (the Declaration protocol: shipped weights, never imported)
     weights_env: str | None = None
 

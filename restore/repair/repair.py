@@ -4,12 +4,15 @@ mask thresholded and dilated, and only the masked pixels filled (restore/repair/
 Damage is thin at full resolution (1 to 10 px on a 6000 px scan), so detection runs on the
 scan at its own resolution, never a reduced copy, in overlapping tiles (patches/grid.py)
 whose overlap is the segmenter's receptive field: every core pixel sees all the context the
-network can use, so the tiled mask is the mask of the whole image.
+network can use. A network that sees the image on a grid (damage-lite: 8 px, from its
+unshuffling and stride) answers differently for a shifted input, so each tile's halo is
+widened up and left to start on that grid: the tiled mask is then the mask of the whole
+image.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import cv2
@@ -37,6 +40,11 @@ class SegmenterSpec(Protocol):
     @property
     def receptive_field_px(self) -> int:
         """Full-resolution pixels a probability depends on, across (the tiles' overlap)."""
+        ...
+
+    @property
+    def alignment_px(self) -> int:
+        """The grid the network sees the image on: tiles start on multiples of it."""
         ...
 
 
@@ -68,7 +76,8 @@ def detect_damage(l_hw: np.ndarray, segmenter: Segmenter, threshold: float, marg
     overlap_px = min(segmenter.spec.receptive_field_px, DETECTION_TILE_PX // 2)
     grid = tile_grid(height, width, DETECTION_TILE_PX, overlap_px)
     mask_hw = np.zeros((height, width), bool)
-    tiles = list(grid.tiles)
+    step = segmenter.spec.alignment_px
+    tiles = [replace(t, halo=replace(t.halo, top=t.halo.top - t.halo.top % step, left=t.halo.left - t.halo.left % step)) for t in grid.tiles]
     for start in range(0, len(tiles), DETECTION_BATCH):
         batch = _same_size(tiles[start : start + DETECTION_BATCH])
         for group in batch:

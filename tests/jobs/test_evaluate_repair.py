@@ -16,7 +16,7 @@ from PIL import Image
 from jobs.evaluate_repair import damaged_photo, evaluate_repair
 from restore.settings import RepairSettings
 
-SPEC = SimpleNamespace(name="fake", weights_sha256=None, receptive_field_px=16)
+SPEC = SimpleNamespace(name="fake", weights_sha256=None, receptive_field_px=16, alignment_px=1)
 
 
 def make_photos(folder: Path) -> list[Path]:
