@@ -38,8 +38,8 @@ from torch import nn
 from restore.models.base import Imported, ModelError, verified_weights
 from restore.models.device import inference_device, resolve_device
 from restore.models.registry import Registry
+from restore.models.shipped import load_shipped, save_shipped
 from restore.scanio.files import file_sha256
-from restore.scanio.write import write_atomically
 
 WEIGHTS_FORMAT = "photochrom-damage/1"
 
@@ -175,28 +175,18 @@ def receptive_field_px(config: DamageConfig) -> int:
 
 
 def save_damage_weights(net: DamageNet, path: Path) -> None:
-    """The shipped form: config plus the state dict in float16 (written atomically)."""
-    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in folded(net).state_dict().items()}
-    blob = {"format": WEIGHTS_FORMAT, "config": net.config.to_dict(), "state_dict": state}
-    write_atomically(path, lambda temporary: torch.save(blob, temporary))
+    """The shipped form (restore/models/shipped.py): config plus the batch-norm-folded state
+    dict in float16."""
+    save_shipped(folded(net).state_dict(), net.config.to_dict(), WEIGHTS_FORMAT, path)
 
 
 def load_damage_net(path: Path) -> DamageNet:
     """A DamageNet from a weights file, strictly (every tensor present, none left over)."""
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same to the user
-        raise ModelError(f"{path}: not a {WEIGHTS_FORMAT} weights file ({exc.__class__.__name__})") from exc
-    if not isinstance(blob, dict) or blob.get("format") != WEIGHTS_FORMAT:
-        raise ModelError(f"{path}: not a {WEIGHTS_FORMAT} weights file")
-    config = dict(blob["config"])
-    config["dilations"] = tuple(config["dilations"])
-    net = DamageNet(DamageConfig(**config))
-    state = {k: v.float() for k, v in blob["state_dict"].items()}
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ModelError(f"{path}: weights do not fit the architecture (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    return net.eval()
+
+    def build(config: dict[str, object]) -> DamageNet:
+        return DamageNet(DamageConfig(**(config | {"dilations": tuple(config["dilations"])})))  # type: ignore[arg-type]
+
+    return load_shipped(path, WEIGHTS_FORMAT, build)
 
 
 def inference_dtype(device: torch.device) -> torch.dtype:

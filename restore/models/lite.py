@@ -44,9 +44,9 @@ from torch import nn
 from restore.models.base import ModelSpec, check_batch, verified_weights
 from restore.models.device import ab_to_numpy, channels_first, place
 from restore.models.propagate import propagate
-from restore.models.registry import ModelError, register
+from restore.models.registry import register
+from restore.models.shipped import load_shipped, save_shipped
 from restore.models.torch_colour import lab_to_linear_rgb, lightness_to_gray
-from restore.scanio.write import write_atomically
 from restore.threads import run_threaded
 
 WEIGHTS_FORMAT = "photochrom-lite/1"
@@ -276,29 +276,13 @@ def fold_batch_norms(net: nn.Module) -> nn.Module:
 
 
 def save_weights(net: LiteColorNet, path: Path) -> None:
-    """The shipped form: config plus the state dict in float16 (written atomically)."""
-    state = {
-        k: (v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu()).contiguous()
-        for k, v in net.state_dict().items()
-    }
-    blob = {"format": WEIGHTS_FORMAT, "config": net.config.to_dict(), "state_dict": state}
-    write_atomically(path, lambda temporary: torch.save(blob, temporary))
+    """The shipped form (restore/models/shipped.py): config plus the state dict in float16."""
+    save_shipped(net.state_dict(), net.config.to_dict(), WEIGHTS_FORMAT, path)
 
 
 def load_weights(path: Path) -> LiteColorNet:
     """A LiteColorNet from a weights file, strictly (every tensor present, none left over)."""
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same to the user
-        raise ModelError(f"{path}: not a photochrom-lite weights file ({exc.__class__.__name__})") from exc
-    if not isinstance(blob, dict) or blob.get("format") != WEIGHTS_FORMAT:
-        raise ModelError(f"{path}: not a {WEIGHTS_FORMAT} weights file")
-    net = LiteColorNet(LiteConfig(**blob["config"]))
-    state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ModelError(f"{path}: weights do not fit the architecture (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    return net.eval()
+    return load_shipped(path, WEIGHTS_FORMAT, lambda config: LiteColorNet(LiteConfig(**config)), label="photochrom-lite")  # type: ignore[arg-type]
 
 
 @register(SPEC)
