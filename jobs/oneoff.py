@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hints.schema import find_hint_file, load_hint_file
-from jobs.worker import DaskBatches, TaskOutcome, instance_pass, repair_segmenter, scan_outcome
+from jobs.worker import DaskBatches, TaskOutcome, colour_model, instance_pass, repair_segmenter, scan_outcome
 from restore.instances import usable_instances
-from restore.models.registry import shared_model
 from restore.pipeline import RestoreResult, output_name, restore_file
 from restore.scanio.files import Failure, SourceError, file_sha256, find_scan_files
 from restore.scanio.write import RESULT_MARKER, file_contains
@@ -81,7 +80,7 @@ def colorize_files(
 
         def work(source: Path = source, destination: Path = destination, digest: str = digest, hint_path: Path | None = hint_path) -> RestoreResult:
             return restore_file(
-                source, destination, shared_model(settings.model), settings, source_sha256=digest,
+                source, destination, colour_model(settings), settings, source_sha256=digest,
                 hint_file=load_hint_file(hint_path) if hint_path else None, instance_pass=instance_pass(settings, batches),
                 segmenter=repair_segmenter(settings), replace=destination.exists(),  # only an earlier result of ours is there (checked above)
             )

@@ -140,7 +140,7 @@ def run_task(spec: TaskSpec) -> TaskOutcome:
         if hint_file is not None and hint_file.sha256 != spec.hints_sha256:
             raise HintError(spec.hints_path or "", "changed since the job was created; run restore again")
         return restore_file(
-            source, output, shared_model(spec.settings.model), spec.settings, source_sha256=spec.source_sha256, task=spec.key,
+            source, output, colour_model(spec.settings), spec.settings, source_sha256=spec.source_sha256, task=spec.key,
             hint_file=hint_file, instance_pass=instance_pass(spec.settings, batches), segmenter=repair_segmenter(spec.settings),
         )
 
@@ -157,6 +157,12 @@ def instance_pass(settings: RestoreSettings, batches: DaskBatches) -> InstancePa
         return InstancePass(shared_detector(settings.instances.detector), batches)
     except ModelError as exc:
         raise InstancesUnavailable(f"--instances: {exc}") from None
+
+
+def colour_model(settings: RestoreSettings) -> Colorizer | None:
+    """This process's copy of the colorization model the settings name; None for a
+    repair-only run, which colorizes nothing (so loads no model)."""
+    return shared_model(settings.model) if settings.colorize else None
 
 
 def repair_segmenter(settings: RestoreSettings) -> Segmenter | None:

@@ -93,7 +93,7 @@ def mask_path(result: Path) -> Path:
 def restore_file(
     source: Path,
     destination: Path,
-    model: Colorizer,
+    model: Colorizer | None,
     settings: RestoreSettings,
     *,
     source_sha256: str,
@@ -110,8 +110,8 @@ def restore_file(
 
     `instance_pass` (the detector, and how to run model batches) is required when
     `settings.instances` is set, and unused otherwise; `segmenter` (the damage segmenter
-    the repair settings name, with its `spec`) likewise for `settings.repair`, and `model`
-    is unused when `settings.colorize` is off.
+    the repair settings name, with its `spec`) likewise for `settings.repair`; `model` is
+    required unless `settings.colorize` is off (then it is not used, and may be None).
     Raises ScanError for an unreadable scan or a model whose colours are not finite,
     HintError for a hint file that does not fit it, SkipScan for a scan deliberately not restored.
     """
@@ -119,6 +119,8 @@ def restore_file(
         raise ValueError("the settings ask for instances, but no detector was given")
     if settings.repair is not None and segmenter is None:
         raise ValueError("the settings ask for repair, but no damage segmenter was given")
+    if settings.colorize and model is None:
+        raise ValueError("the settings ask for colorization, but no model was given")
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     scan = read_scan(source)
@@ -135,6 +137,7 @@ def restore_file(
     if not settings.colorize:
         assert repair is not None and segmenter is not None  # RestoreSettings: no colour, so a repair
         return _write_repaired_gray(scan, repair, segmenter, destination, settings, source_sha256, task, seconds, replace)
+    assert model is not None  # checked above
     hints = resolve(hint_file, scan.width, scan.height, source_sha256) if hint_file else []
     notes = []
     if model.spec.needs_hints and not hints:

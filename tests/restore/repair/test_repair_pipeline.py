@@ -192,3 +192,15 @@ def test_tiled_detection_with_the_shipped_segmenter_equals_its_detection_of_the_
     tiled = detect_damage(damaged, segmenter, 0.5, margin_px=0)
     assert whole.sum() > 500
     assert (tiled != whole).mean() < 1e-4  # bfloat16 arithmetic may round a pixel on the threshold
+
+
+def test_repair_only_needs_no_colorization_model_and_colorizing_does(tmp_path: Path) -> None:
+    gray, _ = _scratched()
+    src = tmp_path / "scan.png"
+    Image.fromarray(gray).save(src)
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    result = restore_file(src, tmp_path / "gray.png", None, RestoreSettings(repair=REPAIR, colorize=False), source_sha256=digest, segmenter=BrightLines())
+    assert result.output.exists()
+    with pytest.raises(ValueError, match="no model"):
+        restore_file(src, tmp_path / "colour.png", None, RestoreSettings(repair=REPAIR), source_sha256=digest, segmenter=BrightLines())
+    assert not (tmp_path / "colour.png").exists()
