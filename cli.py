@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -34,6 +34,9 @@ from restore.settings import (
     InstanceSettings,
     RepairSettings,
 )
+
+if TYPE_CHECKING:
+    from restore.models.damage import DamageConfig
 
 app = typer.Typer(
     name="photochrom",
@@ -907,6 +910,11 @@ def train_repair(
     seed: Annotated[int, typer.Option()] = REPAIR_TRAIN_DEFAULTS.seed,
     max_minutes: Annotated[float | None, typer.Option(min=0.0, help="Stop (weights saved) after this long.")] = None,
     init_weights: Annotated[Path | None, typer.Option(help="Start from these damage weights (fine-tuning).")] = None,
+    crop_px: Annotated[int, typer.Option(min=32, max=1024, help="Side of the training crops, px.")] = REPAIR_TRAIN_DEFAULTS.crop_px,
+    context_channels: Annotated[
+        int | None,
+        typer.Option(min=0, max=512, help="Channels of a stride-16 context branch (0: none; default: the initial weights', else none). Added to initial weights that lack one."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train the damage segmenter (`damage-lite`) on synthetic damage drawn on clean photos;
@@ -921,7 +929,7 @@ def train_repair(
         _fail(f"{_show(init_weights)}: no such weights file")
     settings = DamageTrainSettings(
         data=tuple(data), out=out, steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-        max_minutes=max_minutes, init_weights=init_weights,
+        max_minutes=max_minutes, init_weights=init_weights, crop_px=crop_px, config=_damage_config(init_weights, context_channels),
     )
     console = _stderr()
     try:
@@ -932,6 +940,20 @@ def train_repair(
         _print_json(result)
     else:
         console.print(f"weights: {_show(result['out'])} ({result['weights_sha256']})", highlight=False, soft_wrap=True)
+
+
+def _damage_config(init_weights: Path | None, context_channels: int | None) -> DamageConfig | None:
+    """train-repair's architecture: the default or the initial weights' (None), with the
+    context branch --context-channels asks for."""
+    from dataclasses import replace
+
+    from restore.models.damage import DamageConfig, load_damage_net
+
+    if context_channels is None:
+        return None
+    base = load_damage_net(init_weights).config if init_weights is not None else DamageConfig()
+    dilations = REPAIR_TRAIN_DEFAULTS.context_dilations if context_channels else ()
+    return replace(base, context_channels=context_channels, context_dilations=dilations)
 
 
 @app.command("evaluate-repair")

@@ -56,6 +56,10 @@ class RepairTrainDefaults:
     batch_size: int = 16
     learning_rate: float = 2e-3
     seed: int = 0
+    crop_px: int = 160
+    # The stride-16 context branch's channels (0: none) and its blocks' dilations.
+    context_channels: int = 0
+    context_dilations: tuple[int, ...] = (1, 2, 4)
 
 
 REPAIR_TRAIN_DEFAULTS = RepairTrainDefaults()

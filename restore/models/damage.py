@@ -87,17 +87,32 @@ class DamageConfig:
     stride8_channels: int = 64
     stride4_blocks: int = 2  # residual 3 x 3 blocks at stride 4 before going down
     dilations: tuple[int, ...] = (1, 2, 1)  # of the stride-8 blocks
+    # A context branch at stride 16 (0: none): its dilated residual blocks widen the receptive
+    # field, so that a long scratch or fold is seen crossing the picture's own structure.
+    context_channels: int = 0
+    context_dilations: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    @property
+    def grid_px(self) -> int:
+        """The network sees the image on this grid: inputs are padded to a multiple of it,
+        and shifted by a multiple of it the output shifts with it exactly."""
+        return UNSHUFFLE * (4 if self.context_channels else 2)
+
+    @classmethod
+    def from_dict(cls, config: dict[str, object]) -> DamageConfig:
+        """The config a weights file stores (lists for tuples; older files lack the newer
+        fields, which then keep their defaults)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})  # type: ignore[arg-type]
+
 
 UNSHUFFLE = 4
-PAD_MULTIPLE = 2 * UNSHUFFLE  # inputs are padded to this multiple (one stride-2 step after unshuffling)
 
 
 class DamageNet(nn.Module):
-    """L* (B x 1 x H x W, 0..100, H and W multiples of PAD_MULTIPLE) -> damage logits, same size.
+    """L* (B x 1 x H x W, 0..100, H and W multiples of config.grid_px) -> damage logits, same size.
 
     `batch_norm`: for training only, a batch norm after every convolution but the head (it
     trained several times faster); `folded` turns them into the convolutions' weights, and
@@ -112,6 +127,13 @@ class DamageNet(nn.Module):
         self.blocks4 = nn.ModuleList(_conv(nn.Conv2d(c4, c4, 3, padding=1), batch_norm) for _ in range(config.stride4_blocks))
         self.down = _conv(nn.Conv2d(c4, c8, 2, stride=2), batch_norm)
         self.blocks8 = nn.ModuleList(_conv(nn.Conv2d(c8, c8, 3, padding=d, dilation=d), batch_norm) for d in config.dilations)
+        if config.context_channels:
+            cc = config.context_channels
+            self.down16 = _conv(nn.Conv2d(c8, cc, 2, stride=2), batch_norm)
+            self.blocks16 = nn.ModuleList(_conv(nn.Conv2d(cc, cc, 3, padding=d, dilation=d), batch_norm) for d in config.context_dilations)
+            self.up16 = nn.ConvTranspose2d(cc, c8, 2, stride=2)
+            nn.init.zeros_(self.up16.weight)  # starts as the network without it (see `extended`)
+            nn.init.zeros_(self.up16.bias)
         self.up = _conv(nn.ConvTranspose2d(c8, c4, 2, stride=2), batch_norm)
         self.fuse = _conv(nn.Conv2d(c4, c4, 3, padding=1), batch_norm)
         self.head = nn.Conv2d(c4, UNSHUFFLE**2, 1)
@@ -127,6 +149,11 @@ class DamageNet(nn.Module):
         x8 = F.relu(self.down(x4), inplace=True)
         for block in self.blocks8:
             x8 = F.relu(x8 + block(x8), inplace=True)
+        if self.config.context_channels:
+            x16 = F.relu(self.down16(x8), inplace=True)
+            for block in self.blocks16:
+                x16 = F.relu(x16 + block(x16), inplace=True)
+            x8 = F.relu(x8 + self.up16(x16), inplace=True)
         x4 = F.relu(x4 + self.up(x8), inplace=True)
         x4 = F.relu(self.fuse(x4), inplace=True)
         return self.shuffle(self.head(x4))
@@ -163,7 +190,7 @@ def receptive_field_px(config: DamageConfig) -> int:
     with torch.no_grad():
         for p in net.parameters():
             p.copy_(torch.full_like(p, 0.01))
-    side = 256
+    side = 1024 if config.context_channels else 256
     widest = 0
     for offset in range(UNSHUFFLE):
         x = torch.full((1, 1, side, side), 60.0, requires_grad=True)
@@ -183,10 +210,22 @@ def save_damage_weights(net: DamageNet, path: Path) -> None:
 def load_damage_net(path: Path) -> DamageNet:
     """A DamageNet from a weights file, strictly (every tensor present, none left over)."""
 
-    def build(config: dict[str, object]) -> DamageNet:
-        return DamageNet(DamageConfig(**(config | {"dilations": tuple(config["dilations"])})))  # type: ignore[arg-type]
+    return load_shipped(path, WEIGHTS_FORMAT, lambda config: DamageNet(DamageConfig.from_dict(config)))
 
-    return load_shipped(path, WEIGHTS_FORMAT, build)
+
+@torch.no_grad()
+def extended(net: DamageNet, config: DamageConfig) -> DamageNet:
+    """A network of `config` (which adds to `net`'s: a context branch) holding `net`'s trained
+    weights, the added layers new with their output zero: it computes what `net` computes
+    until trained further. A ValueError if one of `net`'s tensors has no place in it."""
+    grown = DamageNet(config)
+    target = grown.state_dict()
+    for name, value in folded(net).state_dict().items():
+        if name not in target or target[name].shape != value.shape:
+            raise ValueError(f"{name} {tuple(value.shape)} has no place in the extended network")
+        target[name] = value
+    grown.load_state_dict(target, strict=True)
+    return grown
 
 
 def inference_dtype(device: torch.device) -> torch.dtype:
@@ -225,7 +264,8 @@ class DamageSegmenter:
         if l_bhw.ndim != 3 or l_bhw.dtype != np.float32:
             raise ValueError(f"{self.spec.name}: l_bhw must be B x H x W float32, got {l_bhw.shape} {l_bhw.dtype}")
         _, height, width = l_bhw.shape
-        pad_h, pad_w = -height % PAD_MULTIPLE, -width % PAD_MULTIPLE
+        multiple = self.net.config.grid_px
+        pad_h, pad_w = -height % multiple, -width % multiple
         x = torch.from_numpy(np.ascontiguousarray(l_bhw))[:, None].to(self.device)
         if pad_h or pad_w:
             # Edge pixels repeated: a reflected border could mirror a scratch into a new one.

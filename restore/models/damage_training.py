@@ -24,7 +24,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from restore.models.damage import DamageConfig, DamageNet, load_damage_net, save_damage_weights
+from restore.models.damage import DamageConfig, DamageNet, extended, load_damage_net, save_damage_weights
 from restore.repair.synth import MASK_CHANGE_L, add_nuisance, jpeg, synthesize_damage
 from restore.scanio.files import file_sha256, photo_files
 
@@ -60,7 +60,9 @@ class DamageTrainSettings:
     holdout_every: int = 40  # every n-th photo (name order) is held out for the threshold
     checkpoint_every: int = 200
     max_minutes: float | None = None  # stop (with weights saved) after this long
-    config: DamageConfig = field(default_factory=DamageConfig)
+    # The architecture; None: DamageConfig() from scratch, the initial weights' when fine-tuning.
+    # Given with init_weights, it may add a context branch to theirs (`extended`).
+    config: DamageConfig | None = None
     init_weights: Path | None = None  # start from these weights (fine-tuning)
 
 
@@ -197,6 +199,17 @@ def _learning_rate(step: int, progress: float, settings: DamageTrainSettings) ->
     return settings.learning_rate * 0.5 * (1 + math.cos(math.pi * after))
 
 
+def initial_net(settings: DamageTrainSettings) -> DamageNet:
+    """The network a run starts from: new (with batch norms, which trained several times
+    faster), or the initial weights, grown by a context branch where the config adds one."""
+    if settings.init_weights is None:
+        return DamageNet(settings.config or DamageConfig(), batch_norm=True)
+    net = load_damage_net(settings.init_weights)
+    if settings.config is None or settings.config == net.config:
+        return net
+    return extended(net, settings.config)
+
+
 def train_damage_segmenter(settings: DamageTrainSettings, log: Callable[[str], None] | None = None) -> dict[str, object]:
     """Train a DamageNet as `settings` say, writing its weights to `settings.out` (every
     checkpoint_every steps and at the end). Returns a summary: steps done, seconds, the
@@ -206,7 +219,7 @@ def train_damage_segmenter(settings: DamageTrainSettings, log: Callable[[str], N
     train, held_out = split_photos(settings.data, settings.holdout_every)
     if not train:
         raise ValueError(f"no photos to train on in {', '.join(map(str, settings.data))}")
-    net = load_damage_net(settings.init_weights) if settings.init_weights else DamageNet(settings.config, batch_norm=True)
+    net = initial_net(settings)
     net.train()
     optimizer = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     settings.out.parent.mkdir(parents=True, exist_ok=True)

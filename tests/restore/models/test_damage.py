@@ -4,6 +4,7 @@ shipped network finds and leaves alone, and a tiny training run."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import cv2
@@ -13,7 +14,18 @@ import torch
 
 from restore.models import damage
 from restore.models.base import ModelError
-from restore.models.damage import SPEC, DamageConfig, DamageNet, DamageSegmenter, folded, load_damage_segmenter, receptive_field_px
+from restore.models.damage import (
+    SPEC,
+    DamageConfig,
+    DamageNet,
+    DamageSegmenter,
+    extended,
+    folded,
+    load_damage_net,
+    load_damage_segmenter,
+    receptive_field_px,
+    save_damage_weights,
+)
 from restore.models.damage_training import DamageTrainSettings, tolerant_counts, train_damage_segmenter
 
 
@@ -47,17 +59,33 @@ def test_wrong_arrays_are_refused() -> None:
         untrained().probability(np.zeros((1, 8, 8), np.float64))
 
 
-def test_the_declared_receptive_field_is_the_networks() -> None:
-    assert SPEC.receptive_field_px == receptive_field_px(DamageConfig())
+CONTEXT = DamageConfig(context_channels=8, context_dilations=(1, 2, 4))
 
 
-def test_nothing_beyond_the_receptive_field_changes_a_pixel() -> None:
+def test_the_declared_receptive_field_and_grid_are_the_shipped_networks(shipped: DamageSegmenter) -> None:
+    config = shipped.net.config
+    assert SPEC.receptive_field_px == receptive_field_px(config)
+    assert SPEC.alignment_px == config.grid_px
+
+
+def test_a_context_branch_widens_the_receptive_field_and_the_grid() -> None:
+    assert receptive_field_px(DamageConfig()) == 104 and DamageConfig().grid_px == 8
+    assert receptive_field_px(CONTEXT) == 344 and CONTEXT.grid_px == 16
+
+
+@pytest.mark.parametrize("config", [DamageConfig(), CONTEXT], ids=["plain", "context"])
+def test_nothing_beyond_the_receptive_field_changes_a_pixel(config: DamageConfig) -> None:
     """The oracle the tiled detection rests on: a pixel's probability depends on the input
     within half the receptive field of it and on nothing further away."""
-    segmenter = untrained(1)
+    torch.manual_seed(1)
+    net = DamageNet(config)
+    if config.context_channels:
+        torch.nn.init.normal_(net.up16.weight, std=0.1)  # a trained branch: its output not zero
+    segmenter = DamageSegmenter(net, SPEC, torch.device("cpu"), torch.float32)
     rng = np.random.default_rng(0)
-    l_hw = rng.uniform(20, 80, (256, 256)).astype(np.float32)
-    centre, radius = 128, SPEC.receptive_field_px // 2 + 1
+    side = 512 if config.context_channels else 256
+    l_hw = rng.uniform(20, 80, (side, side)).astype(np.float32)
+    centre, radius = side // 2, receptive_field_px(config) // 2 + 1
     far = l_hw.copy()
     outside = np.ones_like(l_hw, bool)
     outside[centre - radius : centre + radius + 1, centre - radius : centre + radius + 1] = False
@@ -81,6 +109,30 @@ def test_folding_the_training_batch_norms_keeps_the_function() -> None:
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
     with torch.no_grad():
         torch.testing.assert_close(plain(x), net(x), atol=1e-4, rtol=1e-4)
+
+
+def test_a_context_branch_added_to_trained_weights_starts_as_they_are(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    trained = DamageNet(DamageConfig(), batch_norm=True).eval()
+    for p in trained.parameters():
+        p.data.normal_(0, 0.05)
+    grown = extended(trained, CONTEXT)
+    x = torch.rand(2, 1, 64, 80) * 100
+    with torch.no_grad():
+        before = grown(x)
+        torch.testing.assert_close(before, trained(x), atol=1e-6, rtol=1e-5)
+        torch.nn.init.normal_(grown.up16.weight, std=1.0)  # once trained, the branch counts
+        assert float((grown(x) - before).abs().max()) > 1e-4
+    # saved and loaded with its config; a file from before context branches loads without one
+    save_damage_weights(grown, tmp_path / "grown.pt")
+    loaded = load_damage_net(tmp_path / "grown.pt")
+    assert loaded.config == CONTEXT
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), grown(x), atol=0.05, rtol=0.01)  # stored in float16
+    old = {k: v for k, v in DamageConfig().to_dict().items() if not k.startswith("context")}
+    assert DamageConfig.from_dict(json.loads(json.dumps(old))) == DamageConfig()
+    with pytest.raises(ValueError, match="no place"):
+        extended(DamageNet(CONTEXT), DamageConfig(stride8_channels=32))
 
 
 def test_weights_whose_sha256_is_not_the_declared_one_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -179,16 +179,18 @@ def test_repaired_lightness_is_the_scans_outside_the_mask_bit_for_bit() -> None:
 
 
 def test_tiled_detection_with_the_shipped_segmenter_equals_its_detection_of_the_whole_image(monkeypatch: pytest.MonkeyPatch) -> None:
-    # damage-lite sees the image on an 8 px grid: tiles starting off it answered differently.
+    # damage-lite sees the image on a grid (alignment_px): tiles starting off it answered differently.
     from restore.models.damage import load_damage_segmenter
     from restore.repair.synth import synthesize_damage
 
     segmenter = load_damage_segmenter("cpu")
-    y, x = np.mgrid[0:420, 0:530].astype(np.float32)
-    clean = (40 + 30 * x / 530 + 10 * np.sin(y / 19.0)).astype(np.float32)
+    tile_px = 2 * segmenter.spec.receptive_field_px + 20  # tile starts not on the grid
+    height, width = int(1.7 * tile_px), int(2.4 * tile_px)  # 2 x 3 tiles or more
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    clean = (40 + 30 * x / width + 10 * np.sin(y / 19.0)).astype(np.float32)
     damaged, _ = synthesize_damage(clean, np.random.default_rng(4), amount=2.0)
     whole = segmenter.probability(damaged[None])[0] > 0.5
-    monkeypatch.setattr(repair_module, "DETECTION_TILE_PX", 256)  # 2 x 3 tiles, starts not on the grid
+    monkeypatch.setattr(repair_module, "DETECTION_TILE_PX", tile_px)
     tiled = detect_damage(damaged, segmenter, 0.5, margin_px=0)
     assert whole.sum() > 500
     assert (tiled != whole).mean() < 1e-4  # bfloat16 arithmetic may round a pixel on the threshold
