@@ -426,11 +426,20 @@ def restore(
     repair_only: RepairOnlyOption = False,
     repair_threshold: RepairThresholdOption = _REPAIR_DEFAULTS.threshold,
     repair_margin: RepairMarginOption = _REPAIR_DEFAULTS.margin_px,
+    reference: Annotated[
+        str | None,
+        typer.Option("--reference", help="A colour photo of the same scene(s), or scan:<id> (that scan's current result): carried to every selected scan."),
+    ] = None,
+    series: Annotated[
+        Path | None,
+        typer.Option("--series", help="A series file: each series' reference and its scans (docs/reference.md).", dir_okay=False),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Repair and colorize every catalogued scan without a current result, as one recorded, resumable job."""
     from catalog.db import CatalogError
     from jobs.run import JobSettings, create_restore_job
+    from restore.reference import ReferenceError
 
     restore_settings = _restore_settings(
         ctx, model=model, saturation=saturation, output_format=output_format, include_colour=include_colour,
@@ -439,13 +448,16 @@ def restore(
     )
     if hints is not None and not hints.is_dir():
         _fail(f"{hints}: no such hints folder")
+    if (reference is not None or series is not None) and not restore_settings.colorize:
+        _fail("--reference/--series: a reference's colours need colorization; they cannot go with --repair-only")
     settings = JobSettings(
         restore=restore_settings, out_dir=str(out) if out else None, retries=retries, hints_dir=str(hints.resolve()) if hints else None,
+        reference=reference, series=str(series.resolve()) if series else None,
     )
     with _open(db, create=False) as catalog:
         try:
             job_id, current = create_restore_job(catalog, settings, scan or ())
-        except CatalogError as exc:
+        except (CatalogError, ReferenceError) as exc:
             _fail(str(exc))
         if current:
             _stderr().print(f"{current} scans already have a current result with these settings; not redone")
@@ -472,10 +484,15 @@ def colorize(
     repair_only: RepairOnlyOption = False,
     repair_threshold: RepairThresholdOption = _REPAIR_DEFAULTS.threshold,
     repair_margin: RepairMarginOption = _REPAIR_DEFAULTS.margin_px,
+    reference: Annotated[
+        Path | None,
+        typer.Option("--reference", help="A colour photo of the same scene(s): its colours are carried to every input where they match.", dir_okay=False),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """One-off: repair and colorize files or folders into OUT/<stem>.<ext>, without a catalog."""
     from restore.scanio.files import SourceError
+    from restore.reference import ReferenceError
     from jobs.oneoff import colorize_files
 
     settings = _restore_settings(
@@ -488,9 +505,9 @@ def colorize(
         try:
             summary = colorize_files(
                 inputs, out, settings, lambda done, total, path: bar.update(task, completed=done, total=total, description=_show(path.name)),
-                hints=hints,
+                hints=hints, reference=reference,
             )
-        except SourceError as exc:
+        except (SourceError, ReferenceError) as exc:
             bar.stop()
             _fail(str(exc))
     report = summary.to_dict()

@@ -202,6 +202,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         "damage repair: each repaired result's segmenter, its weights' SHA-256, mask file, mask SHA-256 and fraction",
         ("ALTER TABLE tasks ADD COLUMN repair TEXT",),
     ),
+    Migration(
+        8,
+        "series references: the reference image each task's colours were carried from, its SHA-256 and what matched",
+        (
+            "ALTER TABLE tasks ADD COLUMN reference_path TEXT",
+            "ALTER TABLE tasks ADD COLUMN reference_sha256 VARCHAR(64)",
+            "ALTER TABLE tasks ADD COLUMN reference TEXT",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

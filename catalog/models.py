@@ -239,6 +239,12 @@ class Task(Base):
     # JSON, with --repair: segmenter, its weights' SHA-256, the mask's file name beside the
     # result, its SHA-256 and the fraction of pixels repaired (restore/pipeline.py).
     repair: Mapped[str | None] = mapped_column(Text)
+    # With a series reference (--reference, --series): the image whose colours were carried
+    # to the scan, its SHA-256 (part of result_key), and (JSON) what matched: planes,
+    # inliers, pairs, coverage (restore/reference.py).
+    reference_path: Mapped[str | None] = mapped_column(PathText)
+    reference_sha256: Mapped[str | None] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(Text)
 
     job: Mapped[Job] = relationship(back_populates="tasks")
     scan: Mapped[Scan] = relationship()

@@ -17,6 +17,7 @@ from hints.schema import find_hint_file, load_hint_file
 from jobs.worker import DaskBatches, TaskOutcome, colour_model, instance_pass, repair_segmenter, scan_outcome
 from restore.instances import usable_instances
 from restore.pipeline import RestoreResult, output_name, restore_file
+from restore.reference import ReferenceError, reference_from_file
 from restore.scanio.files import Failure, SourceError, file_sha256, find_scan_files
 from restore.scanio.write import RESULT_MARKER, file_contains
 from restore.settings import RestoreSettings
@@ -48,12 +49,18 @@ def colorize_files(
     settings: RestoreSettings,
     progress: Callable[[int, int, Path], None] | None = None,
     hints: Path | None = None,
+    reference: Path | None = None,
 ) -> ColorizeSummary:
     """Colorize every scan under `sources` into `out_dir`. Raises SourceError for a missing
-    source or hints path. `hints`: one hint file for every input, or a folder holding
-    <stem>.json or <sha256>.json per input."""
+    source or hints path, ReferenceError for a reference that cannot be used. `hints`: one
+    hint file for every input, or a folder holding <stem>.json or <sha256>.json per input.
+    `reference`: a colour image whose colours are carried to every input where they match
+    (restore/reference.py)."""
     if hints is not None and not hints.exists():
         raise SourceError(f"{hints}: no such hint file or folder")
+    if reference is not None and not settings.colorize:
+        raise ReferenceError("--reference: a reference's colours need colorization; it cannot go with --repair-only")
+    guide = reference_from_file(reference) if reference is not None else None
     candidates, _non_images, walk_failures = find_scan_files(sources)
     summary = ColorizeSummary(failed=list(walk_failures))
     settings, problem = usable_instances(settings)
@@ -82,7 +89,8 @@ def colorize_files(
             return restore_file(
                 source, destination, colour_model(settings), settings, source_sha256=digest,
                 hint_file=load_hint_file(hint_path) if hint_path else None, instance_pass=instance_pass(settings, batches),
-                segmenter=repair_segmenter(settings), replace=destination.exists(),  # only an earlier result of ours is there (checked above)
+                segmenter=repair_segmenter(settings), reference=guide,
+                replace=destination.exists(),  # only an earlier result of ours is there (checked above)
             )
 
         outcome = scan_outcome(0, source, destination, settings, work, batches)
@@ -106,6 +114,8 @@ def _written(source: Path, destination: Path, hint_path: Path | None, outcome: T
         ]
     if outcome.repair is not None:
         written["repair"] = outcome.repair
+    if outcome.reference is not None:
+        written["reference"] = outcome.reference
     return written
 
 

@@ -31,6 +31,7 @@ from jobs import lease
 from jobs.scheduler import open_runner
 from hints.schema import HintError, HintFile, find_hint_file
 from hints.validate import ScanIdentity, validate_hint_file
+from jobs.series import scan_references
 from jobs.worker import TaskOutcome, TaskSpec
 from restore.instances import usable_instances
 from restore.models.detectors import get_detector_spec
@@ -49,6 +50,10 @@ class JobSettings:
     out_dir: str | None = None  # None: restored/job-<id>
     retries: int = DEFAULT_RETRIES
     hints_dir: str | None = None  # curator hint files: <scan stem>.json or <sha256>.json
+    # Series references (restore/reference.py), resolved when the job is created: one image
+    # for every scan (`reference`), or a series file naming each series' reference and scans.
+    reference: str | None = None
+    series: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -58,7 +63,7 @@ class JobSettings:
         data = json.loads(text)
         return cls(
             restore=RestoreSettings.from_dict(data["restore"]), out_dir=data["out_dir"], retries=data["retries"],
-            hints_dir=data.get("hints_dir"),
+            hints_dir=data.get("hints_dir"), reference=data.get("reference"), series=data.get("series"),
         )
 
 
@@ -84,9 +89,10 @@ class JobSummary:
         return asdict(self)
 
 
-def result_key(settings: RestoreSettings, hints_sha256: str | None = None) -> str:
+def result_key(settings: RestoreSettings, hints_sha256: str | None = None, reference_sha256: str | None = None) -> str:
     """SHA-256 of what decides a result's pixels: settings, model and its weights, hint file,
-    the detector's and the damage segmenter's weights where they are used."""
+    the detector's and the damage segmenter's weights where they are used, and the series
+    reference's SHA-256 where there is one."""
     model_sha256 = weights_sha256(get_spec(settings.model)) if settings.colorize else None
     document: dict[str, object] = {"settings": settings.to_dict(), "weights_sha256": model_sha256, "hints_sha256": hints_sha256}
     if settings.instances is not None:  # absent otherwise, so older results stay current
@@ -95,6 +101,8 @@ def result_key(settings: RestoreSettings, hints_sha256: str | None = None) -> st
         from restore.models.damage import segmenter_sha256
 
         document["segmenter_sha256"] = segmenter_sha256(settings.repair.segmenter)
+    if reference_sha256 is not None:  # likewise
+        document["reference_sha256"] = reference_sha256
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
@@ -104,7 +112,8 @@ def create_restore_job(
     """Record a job with a task for every selected scan lacking a current result.
 
     Returns (job id, number of scans whose result is already current). Raises CatalogError
-    for an unknown scan in `scan_ids` or an unknown model.
+    for an unknown scan in `scan_ids` or an unknown model, ReferenceError for a reference or
+    series file that cannot be used (nothing is recorded then).
     """
     hints_dir = Path(settings.hints_dir) if settings.hints_dir else None
     restore_settings, problem = usable_instances(settings.restore)
@@ -112,6 +121,7 @@ def create_restore_job(
     warning = f"--instances: {problem}; restoring without instances" if problem else None
     with catalog.write() as session:
         scans = _select_scans(session, scan_ids)
+        references = scan_references(session, scans, settings.reference, settings.series)
         job = Job(kind="restore", created_at=utcnow(), status=JobStatus.RUNNING, out_dir="", settings=settings.to_json())
         lease.take(job)  # this process runs it next: another restore sees it as running from now on
         session.add(job)
@@ -127,7 +137,8 @@ def create_restore_job(
         for scan in scans:
             location = next((loc for loc in scan.locations if loc.superseded_at is None and Path(loc.path).exists()), None)
             hint_file, hint_error = _hint_file_for(hints_dir, scan, location)
-            key = result_key(settings.restore, hint_file.sha256 if hint_file else None)
+            reference = references.get(scan.id)
+            key = result_key(settings.restore, hint_file.sha256 if hint_file else None, reference.sha256 if reference else None)
             if hint_error is None and _has_current_result(session, scan, key):
                 current += 1
                 continue
@@ -140,6 +151,8 @@ def create_restore_job(
             if hint_file is not None:
                 task.hints_path, task.hints_sha256 = str(hint_file.path.resolve()), hint_file.sha256
                 _record_hint_file(session, scan, hint_file)
+            if reference is not None:
+                task.reference_path, task.reference_sha256 = str(reference.path), reference.sha256
             if hint_error is not None:
                 task.status, task.reason = TaskStatus.FAILED, hint_error
                 task.source_path = location.path if location else ""
@@ -315,7 +328,7 @@ def run_job(
             task.status, task.attempts, task.started_at = TaskStatus.RUNNING, task.attempts + 1, utcnow()
             specs.append(TaskSpec(
                 task.id, job.id, task.source_path, task.scan.sha256, task.output_path, settings.restore,
-                task.hints_path, task.hints_sha256,
+                task.hints_path, task.hints_sha256, task.reference_path, task.reference_sha256,
             ))
     total, finished = len(specs), 0
     if progress is not None:
@@ -356,6 +369,8 @@ def _record_outcome(catalog: Catalog, outcome: TaskOutcome) -> None:
             task.instances = json.dumps(outcome.instances | {"dask_tasks": outcome.instance_tasks}, separators=(",", ":"))
         if outcome.repair is not None:
             task.repair = json.dumps(outcome.repair, sort_keys=True)
+        if outcome.reference is not None:
+            task.reference = json.dumps(outcome.reference, sort_keys=True)
         if outcome.status != TaskStatus.DONE:
             _release_output(session, task)
         if outcome.adopted:
@@ -424,6 +439,8 @@ def show_job(catalog: Catalog, job_id: int) -> dict[str, object]:
                 "seconds": json.loads(t.seconds) if t.seconds else None,
                 "instances": json.loads(t.instances) if t.instances else None,
                 "repair": json.loads(t.repair) if t.repair else None,
+                "reference": ({"path": t.reference_path, "sha256": t.reference_sha256} | (json.loads(t.reference) if t.reference else {}))
+                if t.reference_sha256 else None,
             }
             for t in job.tasks
         ]

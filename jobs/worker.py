@@ -23,6 +23,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from restore.models.installed import weights_sha256
 from restore.models.registry import get_spec, shared_model
 from restore.scanio.write import OutputClaimed, result_provenance
 from restore.pipeline import RestoreResult, SkipScan, restore_file
+from restore.reference import Reference, ReferenceError, reference_from_file
 from restore.repair.repair import Segmenter
 from restore.settings import RestoreSettings
 from restore.scanio.probe import ScanError
@@ -51,6 +53,8 @@ class TaskSpec:
     settings: RestoreSettings
     hints_path: str | None = None
     hints_sha256: str | None = None
+    reference_path: str | None = None
+    reference_sha256: str | None = None
 
     @property
     def key(self) -> str:
@@ -70,6 +74,7 @@ class TaskOutcome:
     instances: dict[str, object] | None = None  # with instances: restore.detections record (masks included)
     instance_tasks: int = 0  # batches of instance crops this scan ran as Dask tasks of their own
     repair: dict[str, object] | None = None  # with repair: segmenter, its SHA-256, mask file, SHA-256, fraction
+    reference: dict[str, object] | None = None  # with a series reference: what matched (restore/reference.py)
 
 
 def colorize_batch(model_name: str, batch: Batch) -> np.ndarray:
@@ -119,7 +124,19 @@ def _written_by(spec: TaskSpec, provenance: dict[str, str]) -> bool:
         "WeightsSHA256": (weights_sha256(get_spec(spec.settings.model)) if spec.settings.colorize else None) or "",
         "HintsSHA256": spec.hints_sha256 or "",
     }
+    if _recorded_reference(provenance) != spec.reference_sha256:
+        return False
     return all(provenance.get(name) == value for name, value in expected.items())
+
+
+def _recorded_reference(provenance: dict[str, str]) -> str | None:
+    """The SHA-256 of the reference a result's provenance names (None: none, or unreadable)."""
+    try:
+        recorded = json.loads(provenance.get("Reference") or "null")
+    except ValueError:
+        return None
+    sha256 = recorded.get("sha256") if isinstance(recorded, dict) else None
+    return sha256 if isinstance(sha256, str) else None
 
 
 def run_task(spec: TaskSpec) -> TaskOutcome:
@@ -139,13 +156,25 @@ def run_task(spec: TaskSpec) -> TaskOutcome:
         hint_file = load_hint_file(Path(spec.hints_path)) if spec.hints_path else None
         if hint_file is not None and hint_file.sha256 != spec.hints_sha256:
             raise HintError(spec.hints_path or "", "changed since the job was created; run restore again")
+        reference = task_reference(spec.reference_path, spec.reference_sha256) if spec.reference_path else None
         return restore_file(
             source, output, colour_model(spec.settings), spec.settings, source_sha256=spec.source_sha256, task=spec.key,
             hint_file=hint_file, instance_pass=instance_pass(spec.settings, batches), segmenter=repair_segmenter(spec.settings),
+            reference=reference,
         )
 
     batches = DaskBatches()
     return scan_outcome(spec.task_id, source, output, spec.settings, work, batches)
+
+
+@lru_cache(maxsize=4)
+def task_reference(path: str, sha256: str | None) -> Reference:
+    """A series reference, read once per worker process for the tasks that share it. Raises
+    ReferenceError when it cannot be read or is no longer the file the job recorded."""
+    reference = reference_from_file(Path(path))
+    if sha256 is not None and reference.sha256 != sha256:
+        raise ReferenceError(f"reference {path}: changed since the job was created; run restore again")
+    return reference
 
 
 def instance_pass(settings: RestoreSettings, batches: DaskBatches) -> InstancePass | None:
@@ -201,7 +230,7 @@ def scan_outcome(
         return TaskOutcome(task_id, "skipped", reason=str(exc))
     except OSError as exc:  # the source vanished, a disk filled: retrying would not help
         return TaskOutcome(task_id, "failed", reason=f"{exc.filename or source}: {exc.strerror or exc}")
-    except (ScanError, HintError, InstancesUnavailable, RepairUnavailable) as exc:
+    except (ScanError, HintError, InstancesUnavailable, RepairUnavailable, ReferenceError) as exc:
         return TaskOutcome(task_id, "failed", reason=str(exc))
     except ModelError as exc:  # its weights vanished or changed after they were checked: retrying would not help
         return TaskOutcome(task_id, "failed", reason=f"--model {settings.model}: {exc}")
@@ -210,5 +239,5 @@ def scan_outcome(
     return TaskOutcome(
         task_id, "done", reason="; ".join(result.notes) or None, output_sha256=result.sha256,
         seconds=result.seconds, patches=result.patches, instances=result.detections, instance_tasks=batches.submitted,
-        repair=result.repair,
+        repair=result.repair, reference=result.reference,
     )

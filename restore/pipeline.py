@@ -15,7 +15,9 @@ upsampling, recombination with the scan's own lightness, saturation, and writing
    they fall; other models have each patch's mean colour pulled to the global pass's.
    With instance settings, each detected person or object is then colorized on a crop of
    its own and fused into the stitched working a*b* through its feathered mask
-   (restore/instances.py).
+   (restore/instances.py). With a reference (restore/reference.py), its colours where it
+   matches the scan go in as hints to hint-taking models, and the working a*b* is pulled
+   towards them by the match's confidence (curator hints still hold in step 5).
 4. The patches' a*b* are stitched (patches/), upsampled to full resolution by a fast
    guided filter whose guide is the scan's own L* (colour stops at edges instead of
    bleeding), and recombined with that L*, strip by strip to bound memory.
@@ -38,6 +40,7 @@ from restore.instances import InstancePass
 from restore.models.base import Colorizer, NonFiniteOutput
 from restore.passes import chroma_pass, patch_count
 from restore.colour import lightness_to_gray
+from restore.reference import Reference
 from restore.recombine import (
     FULL_RES_STRIP_ROWS,
     recombine,
@@ -75,6 +78,7 @@ class RestoreResult:
     notes: list[str] = field(default_factory=list)
     detections: dict[str, object] | None = None  # with instances: Detections.record (masks included)
     repair: dict[str, object] | None = None  # with repair: Provenance.repair (mask, its SHA-256 and fraction)
+    reference: dict[str, object] | None = None  # with a reference: Provenance.reference (what matched)
 
 
 def output_name(source: Path, settings: RestoreSettings) -> str:
@@ -101,6 +105,7 @@ def restore_file(
     hint_file: HintFile | None = None,
     instance_pass: InstancePass | None = None,
     segmenter: Segmenter | None = None,
+    reference: Reference | None = None,
     replace: bool = False,
 ) -> RestoreResult:
     """Colorize the scan at `source` into `destination` (see the module docstring).
@@ -112,6 +117,8 @@ def restore_file(
     `settings.instances` is set, and unused otherwise; `segmenter` (the damage segmenter
     the repair settings name, with its `spec`) likewise for `settings.repair`; `model` is
     required unless `settings.colorize` is off (then it is not used, and may be None).
+    `reference`: a colour photo of the same scene (a series' reference) whose colours are
+    carried to the scan where they match it (restore/reference.py); its match is recorded.
     Raises ScanError for an unreadable scan or a model whose colours are not finite,
     HintError for a hint file that does not fit it, SkipScan for a scan deliberately not restored.
     """
@@ -121,6 +128,8 @@ def restore_file(
         raise ValueError("the settings ask for repair, but no damage segmenter was given")
     if settings.colorize and model is None:
         raise ValueError("the settings ask for colorization, but no model was given")
+    if reference is not None and not settings.colorize:
+        raise ValueError("a reference's colours need colorization")
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     scan = read_scan(source)
@@ -143,7 +152,7 @@ def restore_file(
     if model.spec.needs_hints and not hints:
         notes.append(f"{model.spec.name} colours only from hints, and there are none: the result is uncoloured")
     try:
-        ab_work, detections = chroma_pass(scan, model, settings, seconds, hints, instance_pass)
+        ab_work, detections, matched = chroma_pass(scan, model, settings, seconds, hints, instance_pass, reference)
     except NonFiniteOutput as exc:  # this scan fails (before anything is written), the run goes on
         raise ScanError(source, str(exc)) from None
     scan_hw = (scan.height, scan.width)
@@ -156,6 +165,7 @@ def restore_file(
         hints_sha256=hint_file.sha256 if hint_file else None,
         task=task,
         detections=detections.summary(scan_hw) if detections else None,
+        reference=matched,
     )
     repaired = None
     if repair is not None:
@@ -181,7 +191,7 @@ def restore_file(
     seconds["encode"] = time.perf_counter() - started
     patches = patch_count(scan.height, scan.width, model.spec, settings) + (len(detections.instances) if detections else 0)
     record = detections.record(scan_hw) if detections else None
-    return RestoreResult(destination, digest, scan.width, scan.height, patches, seconds, notes, record, repaired)
+    return RestoreResult(destination, digest, scan.width, scan.height, patches, seconds, notes, record, repaired, matched)
 
 
 def _publish_mask(repair: Repair, segmenter: Segmenter, destination: Path, provenance: Provenance) -> tuple[Provenance, dict[str, object]]:

@@ -5,6 +5,8 @@ whose restoration would not fit in the memory available is refused before it is 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -15,6 +17,7 @@ import tifffile
 from PIL import Image, ImageOps
 
 from restore.colour import gray_to_lightness, rgb_to_lightness
+from restore.scanio.files import file_sha256
 from restore.scanio.probe import (
     DECODE_COPIES, ScanError, ScanInfo, check_memory, exif_orientation, one_line, open_regular, probe, tiff_dpi,
 )
@@ -99,25 +102,45 @@ def read_scan(path: Path, *, max_pixels: int | None = None) -> ScanPixels:
     restore in the memory available; NotRegularFile (an OSError) for a FIFO, socket or device."""
     info = probe(path, **({"max_pixels": max_pixels} if max_pixels else {}))
     check_memory(path, restore_bytes_needed(info))
-    fmt = info.format
-    with open_regular(path) as stream:
-        try:
-            if fmt == "TIFF":
-                channels, metadata = _read_tiff(stream)
-            elif fmt == "PNG" and info.bit_depth == 16 and info.colour_mode == "rgb":
-                channels, metadata = _read_png16_rgb(path, stream)  # Pillow would reduce it to 8 bits
-            else:
-                channels, metadata = _read_pillow(stream)
-            colour, alpha = channels
-            l_hw = gray_to_lightness(colour) if colour.ndim == 2 else rgb_to_lightness(colour)
-        except ScanError:
-            raise
-        except MemoryError:  # the estimate was short: this scan's failure, not the job's
-            raise ScanError(path, "not enough memory to decode it") from None
-        except Exception as exc:  # decoders raise many types; each is a corrupt file to us
-            raise ScanError(path, f"corrupt or unreadable {fmt}: {one_line(exc)}") from exc
+    (colour, alpha), metadata = _decode(path, info)
+    with _decoding(path, info.format):
+        l_hw = gray_to_lightness(colour) if colour.ndim == 2 else rgb_to_lightness(colour)
     bit_depth = 16 if colour.dtype == np.uint16 else 8
-    return ScanPixels(fmt, l_hw, bit_depth, alpha, info.tone, metadata)
+    return ScanPixels(info.format, l_hw, bit_depth, alpha, info.tone, metadata)
+
+
+def read_colour(path: Path) -> tuple[np.ndarray, str]:
+    """A colour image (a reference photo, restore/reference.py) decoded as a scan is, upright:
+    (H x W x 3 uint8 or uint16 RGB, the SHA-256 of the file's bytes). A gray image comes
+    back as three equal channels. Raises ScanError as read_scan does."""
+    info = probe(path)
+    check_memory(path, restore_bytes_needed(info))
+    (colour, _), _ = _decode(path, info)
+    rgb = np.repeat(colour[..., None], 3, axis=2) if colour.ndim == 2 else colour
+    return rgb, file_sha256(path)
+
+
+def _decode(path: Path, info: ScanInfo) -> tuple[tuple[np.ndarray, np.ndarray | None], Metadata]:
+    """((colour, alpha), metadata) of a probed scan: colour H x W (gray) or H x W x 3, upright."""
+    with open_regular(path) as stream, _decoding(path, info.format):
+        if info.format == "TIFF":
+            return _read_tiff(stream)
+        if info.format == "PNG" and info.bit_depth == 16 and info.colour_mode == "rgb":
+            return _read_png16_rgb(path, stream)  # Pillow would reduce it to 8 bits
+        return _read_pillow(stream)
+
+
+@contextmanager
+def _decoding(path: Path, fmt: str) -> Iterator[None]:
+    """Every decoder's failure as this scan's ScanError (decoders raise many types)."""
+    try:
+        yield
+    except ScanError:
+        raise
+    except MemoryError:  # the estimate was short: this scan's failure, not the job's
+        raise ScanError(path, "not enough memory to decode it") from None
+    except Exception as exc:
+        raise ScanError(path, f"corrupt or unreadable {fmt}: {one_line(exc)}") from exc
 
 
 def _as_u8_or_u16(pixels: np.ndarray) -> np.ndarray:

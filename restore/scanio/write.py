@@ -52,6 +52,8 @@ class Provenance:
     detections: dict[str, object] | None = None  # restore.detections.Detections.summary, if instances were on
     # With --repair: segmenter, its weights' SHA-256, the mask's file name, SHA-256 and fraction of pixels.
     repair: dict[str, object] | None = None
+    # With --reference: its name and SHA-256, and what matched (planes, inliers, pairs, coverage).
+    reference: dict[str, object] | None = None
 
 
 def xmp_packet(provenance: Provenance) -> bytes:
@@ -71,6 +73,8 @@ def xmp_packet(provenance: Provenance) -> bytes:
         fields["Instances"] = json.dumps(provenance.detections["instances"], sort_keys=True)
     if provenance.repair is not None:  # likewise: results without repair keep their bytes
         fields["Repair"] = json.dumps(provenance.repair, sort_keys=True)
+    if provenance.reference is not None:  # likewise
+        fields["Reference"] = json.dumps(provenance.reference, sort_keys=True)
     attributes = "\n".join(f"    photochrom:{key}={quoteattr(value)}" for key, value in fields.items())
     return (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
