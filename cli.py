@@ -917,6 +917,45 @@ def evaluate(
         sys.stdout.write(table)
 
 
+@app.command("evaluate-reference")
+def evaluate_reference(
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Folder of colour photos (two or more).")],
+    model: ModelOption = DEFAULT_MODEL,
+    seed: Annotated[int, typer.Option()] = DEFAULT_EVALUATE_SEED,
+    limit: Annotated[int | None, typer.Option(min=2, help="Only the first N photos (in name order).")] = None,
+    sample: Annotated[int | None, typer.Option(min=2, help="N photos evenly spaced in name order.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Where reference.json and reference.md go.")] = Path(DEFAULT_EVALUATE_OUT),
+    as_json: JsonOption = False,
+) -> None:
+    """Series references on pairs made from colour photos (two views of each, and an
+    unrelated photo): PSNR and CIEDE2000 without a reference, with it, with the naive
+    per-band statistics transfer, and with the unrelated one; writes OUT/reference.json and
+    OUT/reference.md."""
+    from jobs.evaluate import EvaluateError
+    from jobs.evaluate_reference import ReferenceEvaluateSettings, evaluate_references, write_report
+
+    if not data.is_dir():
+        _fail(f"{_show(data)}: not a folder of photos")
+    settings = ReferenceEvaluateSettings(data=data, model=model, seed=seed, limit=limit, sample=sample)
+    try:
+        with _progress("evaluate-reference") as bar:
+            task = bar.add_task("", total=None)
+
+            def progress(done: int, total: int, photo: str) -> None:
+                bar.update(task, completed=done, total=total, description=_show(photo))
+                if not bar.console.is_terminal:
+                    bar.console.print(f"{done}/{total} {_show(photo)}", highlight=False)
+
+            report = evaluate_references(settings, progress)
+    except EvaluateError as exc:
+        _fail(str(exc))
+    table = write_report(report, out)
+    if as_json:
+        _print_json({key: report[key] for key in ("settings", "photos", "summary")})
+    else:
+        sys.stdout.write(table)
+
+
 @app.command("train-repair")
 def train_repair(
     data: Annotated[list[Path], typer.Argument(metavar="DATA...", help="Folders of undamaged photos (colour or gray).")],
