@@ -570,8 +570,10 @@ def jobs_show(job_id: Annotated[int, typer.Argument(metavar="ID")], db: DbOption
     console.print(f"job {detail['id']} ({detail['status']}), created {detail['created_at']}, output {_show(detail['out_dir'])}")
     console.print(f"settings: {_show(json.dumps(valid_document(detail['settings']), ensure_ascii=False))}")
     for task in detail["tasks"]:  # type: ignore[attr-defined]
+        reference = task.get("reference")
+        matched = f"  reference {_show(reference['path'])} ({reference.get('coverage', 0):.0%} matched)" if reference else ""
         console.print(
-            f"  task {task['id']:>5}  {task['status']:<8} {_show(task['source'])}  ->  {_show(task['output'])}  {_show(task['reason'] or '')}"
+            f"  task {task['id']:>5}  {task['status']:<8} {_show(task['source'])}  ->  {_show(task['output'])}  {_show(task['reason'] or '')}{matched}"
         )
     for event in detail["events"]:  # type: ignore[attr-defined]
         console.print(f"  {event['at']}  {event['kind']:<9} {_show(event['detail'])}")

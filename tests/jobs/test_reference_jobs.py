@@ -72,6 +72,11 @@ def test_a_reference_is_recorded_and_a_new_one_makes_new_results(archive: dict[s
         written = json.loads(result_provenance(tmp_path / "first" / "a1.png")["Reference"])
         assert written["sha256"] == file_sha256(archive["ref-a"])
 
+        shown = runner.invoke(app, ["jobs", "show", str(first.job_id), "--db", str(tmp_path / "archive.db"), "--json"])
+        assert {t["reference"]["sha256"] for t in json.loads(shown.stdout)["tasks"]} == {file_sha256(archive["ref-a"])}
+        shown = runner.invoke(app, ["jobs", "show", str(first.job_id), "--db", str(tmp_path / "archive.db")])
+        assert shown.output.count("ref-a.png (") == 2 and "matched)" in shown.output
+
         again, current = _job(catalog, tmp_path, "again", reference=str(archive["ref-a"]))
         assert (again.done, current) == (0, 2)  # the same reference: already current
         other, current = _job(catalog, tmp_path, "other", reference=str(archive["ref-b"]))
