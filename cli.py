@@ -689,11 +689,16 @@ def hints_edit(
     db: Annotated[Path | None, typer.Option("--db", help="Record saved hint files in this catalog.", dir_okay=False)] = None,
     model: ModelOption = DEFAULT_MODEL,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the URL only; do not open a browser.")] = False,
+    reference: Annotated[
+        Path | None,
+        typer.Option("--reference", help="A series reference: previews use its colours, and the editor shows where it matched.", dir_okay=False),
+    ] = None,
 ) -> None:
     """Edit a scan's hint file in the browser, with live colorized previews (local only, token-protected)."""
     from hints.editor import default_hints_path, make_server
     from hints.schema import HintError
     from restore.editing import ScanRenderer
+    from restore.reference import ReferenceError
     from restore.scanio.probe import ScanError
 
     if not scan.is_file():
@@ -710,8 +715,8 @@ def hints_edit(
                 return record_hint_file(catalog, scan_sha256, hint_file.sha256, hint_file.path, len(hint_file.points))
 
     try:
-        server = make_server(ScanRenderer(scan, model), hints or default_hints_path(scan), on_save)
-    except (ScanError, HintError) as exc:
+        server = make_server(ScanRenderer(scan, model, reference), hints or default_hints_path(scan), on_save)
+    except (ScanError, HintError, ReferenceError) as exc:
         _fail(str(exc))
     _stderr().print(f"editing hints for {_show(scan)} at {server.url}\n(Ctrl-C to stop)", highlight=False, soft_wrap=True)
     if not no_browser:

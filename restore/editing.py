@@ -18,9 +18,11 @@ from PIL import Image
 
 from hints.editor.renderer import OVERVIEW_LONG_SIDE, PREVIEW_LONG_SIDE
 from hints.schema import Hint, colour_to_ab, default_radius
-from restore.colour import lightness_to_gray
+from restore.colour import lab_to_rgb, lightness_to_gray
+from restore.passes import reference_guide
 from restore.models.registry import create_model
 from restore.preview import colorize, colorize_preview
+from restore.reference import reference_from_file
 from restore.scanio.files import file_sha256
 from restore.scanio.read import ScanPixels, fit_long_side, read_scan
 from restore.settings import RestoreSettings
@@ -49,9 +51,13 @@ def _rgb_jpeg(rgb_u8: np.ndarray) -> bytes:
 class ScanRenderer:
     """A scan file and a registered model, for the hint editor. Thread-safe.
 
-    Raises ScanError (an unreadable scan) or ModelError (a model that cannot load)."""
+    With a reference (restore/reference.py), previews and renders carry its colours as
+    `restore --reference` does, and `reference_jpeg` shows where it matched.
 
-    def __init__(self, scan_path: Path, model: str = "lite") -> None:
+    Raises ScanError (an unreadable scan), ModelError (a model that cannot load) or
+    ReferenceError (a reference that cannot be used)."""
+
+    def __init__(self, scan_path: Path, model: str = "lite", reference: Path | None = None) -> None:
         scan_path = Path(scan_path)
         self.name = scan_path.name
         self.sha256 = file_sha256(scan_path)
@@ -64,6 +70,10 @@ class ScanRenderer:
         l_preview = _scaled(self.scan.l_hw, PREVIEW_LONG_SIDE)
         self.preview_scan = dataclasses.replace(self.scan, l_hw=np.ascontiguousarray(l_preview), alpha=None, bit_depth=8)
         self.preview_size = (self.preview_scan.width, self.preview_scan.height)
+        self.reference_image = reference_from_file(reference) if reference is not None else None
+        # The match is made once, on the preview's L*: each preview then costs no matching.
+        self.preview_guide = reference_guide(l_preview, self.reference_image) if self.reference_image is not None else None
+        self.reference = self.preview_guide.summary if self.preview_guide is not None else None
         self.overview_size = fit_long_side(self.height, self.width, OVERVIEW_LONG_SIDE)[::-1]
         self._model_lock = threading.Lock()  # one model, one colorization at a time
         # Warm the model (first calls allocate and load kernels) so the first change is as
@@ -91,12 +101,21 @@ class ScanRenderer:
     def preview_jpeg(self, hints: Sequence[Hint]) -> bytes:
         scaled = self.preview_hints(hints)
         with self._model_lock:
-            rgb = colorize_preview(self.preview_scan, self.colorizer, self.settings, scaled)
+            rgb = colorize_preview(self.preview_scan, self.colorizer, self.settings, scaled, self.preview_guide)
         return _rgb_jpeg(rgb)
+
+    def reference_jpeg(self) -> bytes:
+        """Where the reference matched, at preview size: the scan's gray, with the reference's
+        colours over it as strongly as the match is confident (gray where nothing matched)."""
+        if self.preview_guide is None:
+            raise ValueError("no reference was given")
+        l_hw = self.preview_scan.l_hw
+        ab = self.preview_guide.ab_hw2 * self.preview_guide.confidence_hw[..., None]
+        return _rgb_jpeg(lab_to_rgb(l_hw, np.ascontiguousarray(ab, np.float32), np.uint8))
 
     def render_jpeg(self, hints: Sequence[Hint]) -> bytes:
         with self._model_lock:
-            rgb = colorize(self.scan, self.colorizer, self.settings, hints=hints)
+            rgb = colorize(self.scan, self.colorizer, self.settings, hints=hints, reference=self.reference_image)
         if rgb.dtype != np.uint8:  # 16-bit scans: rounded to 8 bits without a full-size float copy
             rgb = cv2.convertScaleAbs(rgb, alpha=255.0 / 65535.0)
         return _rgb_jpeg(rgb)

@@ -64,6 +64,14 @@ class Guide:
         mask = (lattice & (confidence > REFERENCE_HINT_CONFIDENCE)).astype(np.float32)
         return (ab * mask[..., None]).astype(np.float32), mask
 
+    def resized(self, height: int, width: int) -> Guide:
+        """The same match on a height x width grid."""
+        if self.confidence_hw.shape == (height, width):
+            return self
+        ab = cv2.resize(self.ab_hw2, (width, height), interpolation=cv2.INTER_LINEAR)
+        confidence = cv2.resize(self.confidence_hw, (width, height), interpolation=cv2.INTER_LINEAR)
+        return Guide(ab, np.clip(confidence, 0.0, 1.0), self.summary)
+
     def pull(self, ab_work: np.ndarray) -> np.ndarray:
         """The working a*b* moved towards the reference's by each pixel's confidence."""
         return (ab_work + self.confidence_hw[..., None] * (self.ab_hw2 - ab_work)).astype(np.float32)
@@ -73,12 +81,8 @@ def reference_guide(l_work: np.ndarray, reference: Reference) -> Guide:
     """Match `reference` to the working image (restore/reference.py) and bring the match to
     its size."""
     match = match_reference(l_work, reference)
-    work_h, work_w = l_work.shape
-    ab, confidence = match.ab_hw2, match.confidence_hw
-    if confidence.shape != (work_h, work_w):
-        ab = cv2.resize(ab, (work_w, work_h), interpolation=cv2.INTER_LINEAR)
-        confidence = cv2.resize(confidence, (work_w, work_h), interpolation=cv2.INTER_LINEAR)
-    return Guide(ab, np.clip(confidence, 0.0, 1.0), {"name": reference.name, "sha256": reference.sha256, **match.summary()})
+    matched = Guide(match.ab_hw2, match.confidence_hw, {"name": reference.name, "sha256": reference.sha256, **match.summary()})
+    return matched.resized(*l_work.shape)
 
 
 def chroma_pass(

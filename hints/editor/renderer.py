@@ -27,6 +27,9 @@ class Renderer(Protocol):
     width: int  # upright pixels
     height: int
     model: str  # the model's name
+    # With a series reference: its name, SHA-256 and what matched (planes, inliers, pairs,
+    # coverage); previews and renders then use it. None without one.
+    reference: dict[str, object] | None
     overview_size: tuple[int, int]  # (width, height) of overview_jpeg's image
     preview_size: tuple[int, int]  # (width, height) of preview_jpeg's images
 
@@ -48,4 +51,9 @@ class Renderer(Protocol):
 
     def render_jpeg(self, hints: Sequence[Hint]) -> bytes:
         """The full-resolution result with these hints, as `restore` would make it; writes nothing."""
+        ...
+
+    def reference_jpeg(self) -> bytes:
+        """With a reference: where it matched, at `preview_size` (its colours over the scan's
+        gray as strongly as the match is confident). Only called when `reference` is set."""
         ...

@@ -15,7 +15,8 @@ image and runs no model, and imports nothing of restore.
 Endpoints: GET / (the page, hints/editor/page.html), GET /api/scan, GET /api/image (the
 scan's lightness as JPEG, long side <= 1600; with x, y, w, h and long: that region, long
 side <= `long`, for zooming into large scans), GET /api/lightness?x=&y= (L* at a pixel, for
-the colour picker), POST /api/preview (JPEG at long side 512: the global pass only, fast
+the colour picker), GET /api/reference (with `--reference`: where the series reference
+matched, as JPEG at the preview's size; 400 without one), POST /api/preview (JPEG at long side 512: the global pass only, fast
 enough to follow each change), POST /api/render (JPEG of the full-resolution result
 through the whole pipeline; nothing is written), POST /api/save.
 
@@ -163,6 +164,7 @@ class EditorSession:
             "default_radius": default_radius(self.width, self.height),
             "overview": {"width": renderer.overview_size[0], "height": renderer.overview_size[1]},
             "preview": {"width": renderer.preview_size[0], "height": renderer.preview_size[1]},
+            "reference": getattr(renderer, "reference", None),
         }
 
     def image_jpeg(self) -> bytes:
@@ -184,6 +186,12 @@ class EditorSession:
         if w < 1 or h < 1 or x < 0 or y < 0 or x + w > self.width or y + h > self.height:
             raise EditorError(f"region x={x} y={y} w={w} h={h} is not inside the image ({self.width}x{self.height} pixels)")
         return self.renderer.region_jpeg(x, y, w, h, long_side)
+
+    def reference_jpeg(self) -> bytes:
+        """Where the series reference matched the scan (preview size)."""
+        if getattr(self.renderer, "reference", None) is None:
+            raise EditorError("no reference: start the editor with --reference IMAGE")
+        return self.renderer.reference_jpeg()
 
     def lightness(self, query: dict[str, str]) -> dict[str, object]:
         """L* at a pixel: the colour picker offers the a*b* that exist at that lightness."""
@@ -254,7 +262,9 @@ PAGE_POLICY = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob: data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-GET_PARAMETERS = {"/": set(), "/api/scan": set(), "/api/image": {"x", "y", "w", "h", "long"}, "/api/lightness": {"x", "y"}}
+GET_PARAMETERS = {
+    "/": set(), "/api/scan": set(), "/api/image": {"x", "y", "w", "h", "long"}, "/api/lightness": {"x", "y"}, "/api/reference": set(),
+}
 POST_ROUTES = ("/api/preview", "/api/render", "/api/save")
 
 
@@ -372,6 +382,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, session.info())
             elif route == "/api/image":
                 self._send(200, session.region_jpeg(single) if single else session.image_jpeg(), "image/jpeg")
+            elif route == "/api/reference":
+                self._send(200, session.reference_jpeg(), "image/jpeg")
             else:
                 self._json(200, session.lightness(single))
         except EditorError as exc:
