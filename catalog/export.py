@@ -38,6 +38,7 @@ COLUMNS = (
     "original_thumbnail", "iiif_manifest", "result_label", "result_current", "job_id", "task_id", "result_path",
     "result_sha256", "result_finished_at", "result_image", "result_thumbnail", "model", "weights_sha256",
     "settings", "hints_path", "hints_sha256", "repair_fraction", "repair_mask", "repair_mask_sha256",
+    "reference_path", "reference_sha256", "reference_coverage",
 )
 
 
@@ -296,6 +297,8 @@ def _derive_result(
         "hints_sha256": task.hints_sha256 or "",
         "derived": dict(entry["derived"]),
         "repair": repair,
+        "reference": {"path": task.reference_path, "sha256": task.reference_sha256, **(json.loads(task.reference) if task.reference else {})}
+        if task.reference_sha256 else None,
     }
 
 
@@ -361,6 +364,9 @@ def _rows(record: dict) -> list[dict[str, object]]:
         )
         if r["repair"]:
             row.update(repair_fraction=r["repair"]["fraction"], repair_mask=r["repair"]["mask"], repair_mask_sha256=r["repair"]["mask_sha256"])
+        if r.get("reference"):
+            reference = r["reference"]
+            row.update(reference_path=reference["path"], reference_sha256=reference["sha256"], reference_coverage=reference.get("coverage", ""))
         rows.append({k: row[k] for k in COLUMNS})
     return rows
 

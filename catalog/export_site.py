@@ -134,6 +134,8 @@ def scan_page(record: dict) -> str:
                      + _row("Label", AI_LABEL) + _row("Model", r["model"]) + _row("Weights SHA-256", r["weights_sha256"] or "none", True)
                      + _row("Settings", json.dumps(r["settings"], sort_keys=True), True)
                      + _row("Hint file", r["hints_path"] or "none") + _row("Hint file SHA-256", r["hints_sha256"] or "none", True)
+                     + (_row("Series reference", f"{r['reference']['path']} ({100 * float(r['reference'].get('coverage', 0)):.0f}% of the scan matched)")
+                        + _row("Reference SHA-256", r["reference"]["sha256"], True) if r.get("reference") else "")
                      + _row("Job / task", f"{r['job_id']} / {r['task_id']}") + _row("Finished", r["finished_at"])
                      + _row("Result SHA-256", r["result_sha256"], True) + _row("Tool", r["tool"]) + "</table>")
         if r.get("repair"):

@@ -5,6 +5,7 @@ references or series files are one-line errors with exit code 2."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from catalog.db import open_catalog
+from catalog.export import export
 from catalog.ingest import ingest
 from catalog.models import Task
 from cli import app
@@ -43,7 +45,7 @@ def archive(tmp_path: Path) -> dict[str, Path]:
         folder = tmp_path / "scans" / name
         folder.mkdir(parents=True)
         Image.fromarray(_gray(target)).save(folder / f"{name}1.png")
-        Image.fromarray(_gray(np.ascontiguousarray(target[::-1]))).save(folder / f"{name}2.png")  # the same scene upside down
+        Image.fromarray(_gray(np.ascontiguousarray(target[::-1]))).save(folder / f"{name}2.png")  # the scene mirrored
         Image.fromarray(reference).save(tmp_path / f"ref-{name}.png")
         paths[name], paths[f"ref-{name}"] = folder, tmp_path / f"ref-{name}.png"
     return paths
@@ -76,6 +78,16 @@ def test_a_reference_is_recorded_and_a_new_one_makes_new_results(archive: dict[s
         assert {t["reference"]["sha256"] for t in json.loads(shown.stdout)["tasks"]} == {file_sha256(archive["ref-a"])}
         shown = runner.invoke(app, ["jobs", "show", str(first.job_id), "--db", str(tmp_path / "archive.db")])
         assert shown.output.count("ref-a.png (") == 2 and "matched)" in shown.output
+
+        export(catalog, tmp_path / "site")  # the export names the reference of each result
+        with (tmp_path / "site" / "catalog.csv").open(newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["result_path"]]
+        assert len(rows) == 2 and {r["reference_sha256"] for r in rows} == {file_sha256(archive["ref-a"])}
+        assert all(r["reference_path"] == str(archive["ref-a"].resolve()) for r in rows)
+        coverage = {Path(r["result_path"]).stem: float(r["reference_coverage"]) for r in rows}
+        assert coverage["a1"] > 0.5 and coverage["a2"] == 0.0  # a2 is a1 mirrored: nothing matches
+        pages = "".join(p.read_text() for p in (tmp_path / "site").rglob("*.html"))
+        assert pages.count("Series reference") == 2
 
         again, current = _job(catalog, tmp_path, "again", reference=str(archive["ref-a"]))
         assert (again.done, current) == (0, 2)  # the same reference: already current
