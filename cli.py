@@ -36,6 +36,8 @@ from restore.settings import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from restore.models.damage import DamageConfig
 
 app = typer.Typer(
@@ -906,15 +908,7 @@ def evaluate(
     except EvaluateError as exc:
         _fail(str(exc))
     try:
-        with _progress("evaluate") as bar:
-            task = bar.add_task("", total=None)
-
-            def progress(done: int, total: int, photo: str) -> None:
-                bar.update(task, completed=done, total=total, description=_show(photo))
-                if not bar.console.is_terminal:  # a log file gets a line per photo instead of a bar
-                    bar.console.print(f"{done}/{total} {_show(photo)}", highlight=False)
-
-            report = run_evaluation(settings, progress)
+        report = _per_photo("evaluate", lambda progress: run_evaluation(settings, progress))
     except EvaluateError as exc:
         _fail(str(exc))
     table = write_report(report, out)
@@ -922,6 +916,19 @@ def evaluate(
         _print_json(report_summary(report))
     else:
         sys.stdout.write(table)
+
+
+def _per_photo(title: str, run: Callable[[Callable[[int, int, str], None]], dict[str, object]]) -> dict[str, object]:
+    """`run(progress)` under a progress bar that follows it photo by photo."""
+    with _progress(title) as bar:
+        task = bar.add_task("", total=None)
+
+        def progress(done: int, total: int, photo: str) -> None:
+            bar.update(task, completed=done, total=total, description=_show(photo))
+            if not bar.console.is_terminal:  # a log file gets a line per photo instead of a bar
+                bar.console.print(f"{done}/{total} {_show(photo)}", highlight=False)
+
+        return run(progress)
 
 
 @app.command("evaluate-reference")
@@ -945,15 +952,7 @@ def evaluate_reference(
         _fail(f"{_show(data)}: not a folder of photos")
     settings = ReferenceEvaluateSettings(data=data, model=model, seed=seed, limit=limit, sample=sample)
     try:
-        with _progress("evaluate-reference") as bar:
-            task = bar.add_task("", total=None)
-
-            def progress(done: int, total: int, photo: str) -> None:
-                bar.update(task, completed=done, total=total, description=_show(photo))
-                if not bar.console.is_terminal:
-                    bar.console.print(f"{done}/{total} {_show(photo)}", highlight=False)
-
-            report = evaluate_references(settings, progress)
+        report = _per_photo("evaluate-reference", lambda progress: evaluate_references(settings, progress))
     except EvaluateError as exc:
         _fail(str(exc))
     table = write_report(report, out)
