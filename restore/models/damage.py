@@ -59,8 +59,8 @@ class DamageSpec:
     weights_sha256: str
     receptive_field_px: int  # full-resolution px a probability depends on, across: tile overlap
     default_threshold: float  # probability above which a pixel is damaged (see the card)
-    # The network sees the image on a grid of this many px (unshuffled 4 x 4, then a stride 2):
-    # shifted by a multiple of it, its output shifts with it exactly, by anything else it
+    # The network sees the image on a grid of this many px (DamageConfig.grid_px: unshuffled
+    # 4 x 4, then one stride 2, two with the context branch): shifted by a multiple of it, its output shifts with it exactly, by anything else it
     # changes (within the threshold's rounding for most pixels, not all). Tiles whose origins
     # are multiples of it give exactly the whole image's probabilities.
     alignment_px: int = 8
@@ -73,9 +73,10 @@ SPEC = DamageSpec(
     description="dust, scratches, cracks, folds and tears on full-resolution L*; 24 MP in a few seconds on a CPU",
     licence="code MIT; weights trained on research-use photos with synthetic damage: see weights/damage-lite.md",
     weights_file="damage-lite.pt",
-    weights_sha256="fbafd2000dcc9c038f6b404620ceee7e526487cde08773994bebd02c27ebe1a7",
-    receptive_field_px=104,  # receptive_field_px(DamageConfig()), checked by a test
+    weights_sha256="33f5cecec50a100787e5a5bc0d3e4dfa49df73a27e18db35fd08ee07e7dabbc3",
+    receptive_field_px=344,  # receptive_field_px of the shipped network's config, checked by a test
     default_threshold=0.95,
+    alignment_px=16,  # its config's grid_px (with the context branch), checked by a test
 )
 
 
