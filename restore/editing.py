@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from restore.colour import lab_to_rgb, lightness_to_gray
 from restore.passes import reference_guide
 from restore.models.registry import create_model
 from restore.preview import colorize, colorize_preview
-from restore.reference import reference_from_file
+from restore.reference import Reference, ReferenceError, reference_from_file
 from restore.scanio.files import file_sha256
 from restore.scanio.read import ScanPixels, fit_long_side, read_scan
 from restore.settings import RestoreSettings
@@ -70,12 +71,9 @@ class ScanRenderer:
         l_preview = _scaled(self.scan.l_hw, PREVIEW_LONG_SIDE)
         self.preview_scan = dataclasses.replace(self.scan, l_hw=np.ascontiguousarray(l_preview), alpha=None, bit_depth=8)
         self.preview_size = (self.preview_scan.width, self.preview_scan.height)
-        self.reference_image = reference_from_file(reference) if reference is not None else None
-        # The match is made once, on the preview's L*: each preview then costs no matching.
-        self.preview_guide = reference_guide(l_preview, self.reference_image) if self.reference_image is not None else None
-        self.reference = self.preview_guide.summary if self.preview_guide is not None else None
-        self.overview_size = fit_long_side(self.height, self.width, OVERVIEW_LONG_SIDE)[::-1]
         self._model_lock = threading.Lock()  # one model, one colorization at a time
+        self._set_reference(reference_from_file(reference) if reference is not None else None)
+        self.overview_size = fit_long_side(self.height, self.width, OVERVIEW_LONG_SIDE)[::-1]
         # Warm the model (first calls allocate and load kernels) so the first change is as
         # fast as the rest.
         centre = Hint(self.width // 2, self.height // 2, colour_to_ab("#808080"), default_radius(self.width, self.height))
@@ -104,13 +102,35 @@ class ScanRenderer:
             rgb = colorize_preview(self.preview_scan, self.colorizer, self.settings, scaled, self.preview_guide)
         return _rgb_jpeg(rgb)
 
+    def _set_reference(self, image: Reference | None) -> None:
+        # The match is made once, on the preview's L*: each preview then costs no matching.
+        guide = reference_guide(self.preview_scan.l_hw, image) if image is not None else None
+        with self._model_lock:
+            self.reference_image, self.preview_guide = image, guide
+            self.reference = guide.summary if guide is not None else None
+
+    def use_reference(self, data: bytes | None, name: str) -> dict[str, object] | None:
+        if data is None:
+            self._set_reference(None)
+            return None
+        with tempfile.TemporaryDirectory(prefix="photochrom-reference-") as folder:
+            path = Path(folder) / "reference"
+            path.write_bytes(data)
+            try:
+                image = reference_from_file(path)
+            except ReferenceError as exc:
+                raise ValueError(str(exc).replace(str(path), name)) from None
+        self._set_reference(dataclasses.replace(image, name=name))
+        return self.reference
+
     def reference_jpeg(self) -> bytes:
         """Where the reference matched, at preview size: the scan's gray, with the reference's
         colours over it as strongly as the match is confident (gray where nothing matched)."""
-        if self.preview_guide is None:
+        guide = self.preview_guide  # one reading: another thread may pick a new reference
+        if guide is None:
             raise ValueError("no reference was given")
         l_hw = self.preview_scan.l_hw
-        ab = self.preview_guide.ab_hw2 * self.preview_guide.confidence_hw[..., None]
+        ab = guide.ab_hw2 * guide.confidence_hw[..., None]
         return _rgb_jpeg(lab_to_rgb(l_hw, np.ascontiguousarray(ab, np.float32), np.uint8))
 
     def render_jpeg(self, hints: Sequence[Hint]) -> bytes:

@@ -53,6 +53,12 @@ class Renderer(Protocol):
         """The full-resolution result with these hints, as `restore` would make it; writes nothing."""
         ...
 
+    def use_reference(self, data: bytes | None, name: str) -> dict[str, object] | None:
+        """Use the reference image whose file bytes are `data` (None: no reference) from now
+        on; returns the new `reference`. ValueError (one line) for bytes that are not a
+        usable colour image."""
+        ...
+
     def reference_jpeg(self) -> bytes:
         """With a reference: where it matched, at `preview_size` (its colours over the scan's
         gray as strongly as the match is confident). Only called when `reference` is set."""

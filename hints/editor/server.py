@@ -16,7 +16,9 @@ Endpoints: GET / (the page, hints/editor/page.html), GET /api/scan, GET /api/ima
 scan's lightness as JPEG, long side <= 1600; with x, y, w, h and long: that region, long
 side <= `long`, for zooming into large scans), GET /api/lightness?x=&y= (L* at a pixel, for
 the colour picker), GET /api/reference (with `--reference`: where the series reference
-matched, as JPEG at the preview's size; 400 without one), POST /api/preview (JPEG at long side 512: the global pass only, fast
+matched, as JPEG at the preview's size; 400 without one), POST /api/reference (the bytes of
+an image file picked in the page, at most 64 MiB, its name in the X-Photochrom-Name header;
+an empty body clears it: previews and renders use it from then on), POST /api/preview (JPEG at long side 512: the global pass only, fast
 enough to follow each change), POST /api/render (JPEG of the full-resolution result
 through the whole pipeline; nothing is written), POST /api/save.
 
@@ -42,7 +44,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from hints.editor.renderer import OVERVIEW_LONG_SIDE, Renderer
 from hints.schema import SCHEMA_ID, HintError, HintFile, default_radius
@@ -52,8 +54,11 @@ from hints.validate import CheckedHintFile, ScanIdentity, validate_hint_file
 #: The largest side of a region the page may ask for (a 4K screen's width).
 MAX_REGION_SIDE = 4096
 MIN_REGION_SIDE = 16
-#: A request body is at most what a hint file may be.
+#: A request body is at most what a hint file may be; a reference image picked in the page
+#: (POST /api/reference) at most MAX_REFERENCE_BYTES.
 MAX_BODY_BYTES = MAX_FILE_BYTES
+MAX_REFERENCE_BYTES = 64 * 1024 * 1024
+REFERENCE_NAME_HEADER = "X-Photochrom-Name"
 #: Seconds a connection may stall (a body that never arrives) before it is answered 408 and closed.
 SOCKET_TIMEOUT_S = 30.0
 #: Seconds spent draining a refused body before closing the connection.
@@ -193,6 +198,16 @@ class EditorSession:
             raise EditorError("no reference: start the editor with --reference IMAGE")
         return self.renderer.reference_jpeg()
 
+    def use_reference(self, data: bytes, name: str) -> dict[str, object]:
+        """A series reference picked in the page (the image file's bytes; empty: none): the
+        previews and renders use it from now on. Returns what matched (or no reference)."""
+        name = short(name.strip() or "picked reference")
+        try:
+            reference = self.renderer.use_reference(data or None, name)
+        except ValueError as exc:  # not an image, no colour, too large: one line
+            raise EditorError(str(exc)) from None
+        return {"reference": reference}
+
     def lightness(self, query: dict[str, str]) -> dict[str, object]:
         """L* at a pixel: the colour picker offers the a*b* that exist at that lightness."""
         missing = [name for name in ("x", "y") if name not in query]
@@ -263,9 +278,10 @@ PAGE_POLICY = (
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 GET_PARAMETERS = {
-    "/": set(), "/api/scan": set(), "/api/image": {"x", "y", "w", "h", "long"}, "/api/lightness": {"x", "y"}, "/api/reference": set(),
+    "/": set(), "/api/scan": set(), "/api/image": {"x", "y", "w", "h", "long"}, "/api/lightness": {"x", "y"},
+    "/api/reference": {"t"},  # t: a cache-buster the page adds when the reference changes
 }
-POST_ROUTES = ("/api/preview", "/api/render", "/api/save")
+POST_ROUTES = ("/api/preview", "/api/render", "/api/save", "/api/reference")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -320,8 +336,8 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _body(self) -> bytes | None:
-        """The request body, or None once the request has been answered with why not."""
+    def _body(self, limit: int = MAX_BODY_BYTES) -> bytes | None:
+        """The request body (at most `limit` bytes), or None once the request has been answered with why not."""
         lengths = self.headers.get_all("Content-Length") or []
         if not lengths or self.headers.get("Transfer-Encoding"):
             self._refuse_body(411, "a POST needs a Content-Length (a chunked body is not accepted)")
@@ -333,8 +349,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not (text.isascii() and text.isdigit()):
             self._refuse_body(400, f"Content-Length must be a number of bytes, got {short(repr(text))}")
             return None
-        if len(text.lstrip("0")) > len(str(MAX_BODY_BYTES)) or int(text) > MAX_BODY_BYTES:
-            self._refuse_body(413, f"request body over {MAX_BODY_BYTES} bytes")
+        if len(text.lstrip("0")) > len(str(limit)) or int(text) > limit:
+            self._refuse_body(413, f"request body over {limit} bytes")
             return None
         try:
             raw = self.rfile.read(int(text))
@@ -390,14 +406,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, str(exc))
 
     def do_POST(self) -> None:  # noqa: N802
-        raw = self._body()  # read first: the connection stays usable
+        route = urlsplit(self.path).path
+        raw = self._body(MAX_REFERENCE_BYTES if route == "/api/reference" else MAX_BODY_BYTES)  # read first: the connection stays usable
         if raw is None or not self._authorised(None):
             return
-        route = urlsplit(self.path).path
         if route not in POST_ROUTES:
             self._error(404, f"no such endpoint: {short(route)}")
             return
         session = self.server.session
+        if route == "/api/reference":  # an image's bytes, not JSON
+            try:
+                name = unquote(self.headers.get(REFERENCE_NAME_HEADER, ""), errors="replace")  # the page sends it URI-encoded
+                self._json(200, session.use_reference(raw, name))
+            except EditorError as exc:
+                self._error(400, str(exc))
+            return
         try:
             body = decode_json(raw, "request body")
             if route == "/api/preview":

@@ -330,3 +330,25 @@ def test_an_existing_normalized_file_is_shown_at_its_pixels_and_kept(chromium, s
     saved = json.loads(existing.read_text())
     assert saved["space"] == "normalized" and saved["points"][1] == document["points"][1]
     assert saved["points"][0] == {"x": 319 / (WIDTH - 1), "y": 100 / (HEIGHT - 1), "color": "#00aa00", "note": "field"}
+
+
+def test_a_reference_picked_in_the_page_shows_where_it_matched_and_colours_the_preview(chromium, tmp_path: Path) -> None:  # noqa: ANN001
+    from restore.colour import lightness_to_gray, rgb_to_lab
+    from tests.restore.test_reference import scene, views
+
+    target, reference = views(scene(1, 300, 400))
+    scan = tmp_path / "street.png"
+    Image.fromarray(lightness_to_gray(rgb_to_lab(target)[..., 0], np.uint8)).save(scan)
+    Image.fromarray(reference).save(tmp_path / "street-1952.png")
+    with editor(chromium, scan) as (page, _context, _server, errors):
+        before = preview_lab(page)
+        assert page.locator("#reference-match").is_hidden()
+        page.set_input_files("#reference-file", str(tmp_path / "street-1952.png"))
+        page.wait_for_function("() => /street-1952.png: \\d+% of the scan matched/.test(document.getElementById('reference-info').textContent)")
+        page.wait_for_function("() => { const i = document.getElementById('reference-match'); return !i.hidden && i.complete && i.naturalWidth > 0; }")
+        page.wait_for_function(PREVIEW_SHOWN)
+        after = preview_lab(page)
+        assert np.median(np.hypot(after[..., 1], after[..., 2])) > np.median(np.hypot(before[..., 1], before[..., 2])) + 5
+        page.click("#reference-clear")
+        page.wait_for_function("() => document.getElementById('reference-info').textContent.startsWith('none')")
+        assert errors == []

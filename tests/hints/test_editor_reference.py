@@ -69,11 +69,64 @@ def test_the_editor_shows_where_the_reference_matched_and_previews_with_it(files
             server.server_close()
 
 
-def test_the_page_has_the_reference_panel(files: dict[str, Path]) -> None:
+def test_the_page_can_pick_a_reference_and_show_it(files: dict[str, Path]) -> None:
     server = _serve(files["scan"], files["reference"])
     try:
         page = _request(server, "GET", "/?token=" + server.token)[1].decode()
-        assert 'id="reference-panel"' in page and "/api/reference?token=" in page
+        assert 'id="reference-file" type="file"' in page and 'fetch("/api/reference", {method: "POST"' in page
+        assert "/api/reference?token=" in page
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _post_bytes(server, data: bytes, name: str = "", length: str | None = None):  # noqa: ANN001, ANN202
+    import http.client
+
+    from hints.editor.server import TOKEN_HEADER
+
+    conn = http.client.HTTPConnection(*server.server_address[:2], timeout=60)
+    conn.putrequest("POST", "/api/reference")
+    conn.putheader(TOKEN_HEADER, server.token)
+    conn.putheader("X-Photochrom-Name", name)
+    conn.putheader("Content-Length", length if length is not None else str(len(data)))
+    conn.endheaders()
+    if length is None:
+        conn.send(data)
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, json.loads(body)
+
+
+def test_a_reference_picked_in_the_page_is_used_and_can_be_cleared(files: dict[str, Path]) -> None:
+    server = _serve(files["scan"], None)
+    try:
+        status, answer = _post_bytes(server, files["reference"].read_bytes(), "family%20colour.png")
+        assert status == 200 and answer["reference"]["name"] == "family colour.png" and answer["reference"]["coverage"] > 0.5
+        assert json.loads(_request(server, "GET", "/api/scan")[1])["reference"]["coverage"] > 0.5
+        assert _request(server, "GET", "/api/reference?t=1")[0] == 200
+        status, guided = _post(server, "/api/preview", {"points": []})
+        assert status == 200 and np.median(_chroma(guided)) > 5
+
+        # not an image, a gray image, too large: one-line 400/413, the reference kept
+        for data, expected in ((b"no image here" * 100, "junk.png: "), (_gray_png(), "has no colour")):
+            status, answer = _post_bytes(server, data, "junk.png" if b"no image" in data else "gray.png")
+            assert status == 400 and expected in answer["error"] and "\n" not in answer["error"]
+            assert "/tmp" not in answer["error"]  # the server's temporary file is not named
+        status, answer = _post_bytes(server, b"", "big.png", length=str(65 * 1024 * 1024))
+        assert status == 413
+        assert json.loads(_request(server, "GET", "/api/scan")[1])["reference"]["coverage"] > 0.5
+
+        status, answer = _post_bytes(server, b"", "")  # an empty body: no reference
+        assert status == 200 and answer["reference"] is None
+        assert _request(server, "GET", "/api/reference")[0] == 400
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _gray_png() -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(np.tile(np.arange(200, dtype=np.uint8), (60, 1))).save(out, "PNG")
+    return out.getvalue()
