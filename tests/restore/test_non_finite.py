@@ -95,8 +95,8 @@ def test_a_non_finite_value_from_an_instance_crop_is_refused(tmp_path: Path) -> 
     counting = Planted(-1, (0, 0, 0, 0), 0.0)
     chroma_pass(scan, counting, RestoreSettings(model="stub"), {})
     calls_without_instances = counting.calls
-    ab, detections = chroma_pass(scan, Planted(-1, (0, 0, 0, 0), 0.0), settings, {}, instance_pass=instances)
-    assert detections is not None and len(detections.instances) == 1 and np.isfinite(ab).all()
+    ab, detections, matched = chroma_pass(scan, Planted(-1, (0, 0, 0, 0), 0.0), settings, {}, instance_pass=instances)
+    assert detections is not None and len(detections.instances) == 1 and np.isfinite(ab).all() and matched is None
     with pytest.raises(ModelError, match="produced non-finite colours"):  # only the crop's call gives NaN
         chroma_pass(scan, Planted(calls_without_instances, (0, 5, 7, 1), np.nan), settings, {}, instance_pass=instances)
 
