@@ -38,8 +38,6 @@ from restore.settings import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from restore.models.damage import DamageConfig
-
 app = typer.Typer(
     name="photochrom",
     help="Batch colorization of black-and-white photo archives.",
@@ -991,7 +989,7 @@ def train_repair(
         _fail(f"{_show(init_weights)}: no such weights file")
     settings = DamageTrainSettings(
         data=tuple(data), out=out, steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-        max_minutes=max_minutes, init_weights=init_weights, crop_px=crop_px, config=_damage_config(init_weights, context_channels),
+        max_minutes=max_minutes, init_weights=init_weights, crop_px=crop_px, context_channels=context_channels,
     )
     console = _stderr()
     try:
@@ -1002,20 +1000,6 @@ def train_repair(
         _print_json(result)
     else:
         console.print(f"weights: {_show(result['out'])} ({result['weights_sha256']})", highlight=False, soft_wrap=True)
-
-
-def _damage_config(init_weights: Path | None, context_channels: int | None) -> DamageConfig | None:
-    """train-repair's architecture: the default or the initial weights' (None), with the
-    context branch --context-channels asks for."""
-    from dataclasses import replace
-
-    from restore.models.damage import DamageConfig, load_damage_net
-
-    if context_channels is None:
-        return None
-    base = load_damage_net(init_weights).config if init_weights is not None else DamageConfig()
-    dilations = REPAIR_TRAIN_DEFAULTS.context_dilations if context_channels else ()
-    return replace(base, context_channels=context_channels, context_dilations=dilations)
 
 
 @app.command("evaluate-repair")

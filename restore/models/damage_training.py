@@ -24,7 +24,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from restore.models.damage import DamageConfig, DamageNet, extended, load_damage_net, save_damage_weights
 from restore.repair.synth import MASK_CHANGE_L, add_nuisance, jpeg, synthesize_damage
 from restore.scanio.files import file_sha256, photo_files
+from restore.settings import REPAIR_TRAIN_DEFAULTS
 
 DAMAGE_P = 0.75  # share of samples with damage; the rest are clean negatives with texture
 UPSCALE_P = 0.4  # share of samples upscaled 1.5-3x before the damage is drawn
@@ -63,6 +64,9 @@ class DamageTrainSettings:
     # The architecture; None: DamageConfig() from scratch, the initial weights' when fine-tuning.
     # Given with init_weights, it may add a context branch to theirs (`extended`).
     config: DamageConfig | None = None
+    # That architecture with a stride-16 context branch of this many channels (0: none; None:
+    # as it is), its dilations REPAIR_TRAIN_DEFAULTS.context_dilations.
+    context_channels: int | None = None
     init_weights: Path | None = None  # start from these weights (fine-tuning)
 
 
@@ -203,11 +207,17 @@ def initial_net(settings: DamageTrainSettings) -> DamageNet:
     """The network a run starts from: new (with batch norms, which trained several times
     faster), or the initial weights, grown by a context branch where the config adds one."""
     if settings.init_weights is None:
-        return DamageNet(settings.config or DamageConfig(), batch_norm=True)
+        return DamageNet(_with_context(settings.config or DamageConfig(), settings.context_channels), batch_norm=True)
     net = load_damage_net(settings.init_weights)
-    if settings.config is None or settings.config == net.config:
-        return net
-    return extended(net, settings.config)
+    wanted = _with_context(settings.config or net.config, settings.context_channels)
+    return net if wanted == net.config else extended(net, wanted)
+
+
+def _with_context(config: DamageConfig, channels: int | None) -> DamageConfig:
+    if channels is None:
+        return config
+    dilations = REPAIR_TRAIN_DEFAULTS.context_dilations if channels else ()
+    return replace(config, context_channels=channels, context_dilations=dilations)
 
 
 def train_damage_segmenter(settings: DamageTrainSettings, log: Callable[[str], None] | None = None) -> dict[str, object]:

@@ -26,7 +26,8 @@ from restore.models.damage import (
     receptive_field_px,
     save_damage_weights,
 )
-from restore.models.damage_training import DamageTrainSettings, tolerant_counts, train_damage_segmenter
+from restore.models.damage_training import DamageTrainSettings, initial_net, tolerant_counts, train_damage_segmenter
+from restore.settings import REPAIR_TRAIN_DEFAULTS
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +194,11 @@ def test_a_tiny_training_run_writes_loadable_weights_deterministically(tmp_path:
     first, again = (torch.load(tmp_path / name, weights_only=True)["state_dict"] for name in ("a.pt", "b.pt"))
     assert first.keys() == again.keys()
     assert all(torch.equal(first[k], again[k]) for k in first)
+    # fine-tuning with a context branch asked for grows the initial weights (train-repair --context-channels)
+    grown = initial_net(DamageTrainSettings(data=(), out=tmp_path / "c.pt", init_weights=tmp_path / "a.pt", context_channels=8))
+    assert grown.config == DamageConfig(context_channels=8, context_dilations=REPAIR_TRAIN_DEFAULTS.context_dilations)
+    x = torch.rand(1, 1, 32, 48) * 100
+    with torch.no_grad():
+        torch.testing.assert_close(grown(x), load_damage_net(tmp_path / "a.pt")(x))
+    same = initial_net(DamageTrainSettings(data=(), out=tmp_path / "c.pt", init_weights=tmp_path / "a.pt"))
+    assert same.config == DamageConfig()
