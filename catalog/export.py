@@ -297,8 +297,7 @@ def _derive_result(
         "hints_sha256": task.hints_sha256 or "",
         "derived": dict(entry["derived"]),
         "repair": repair,
-        "reference": {"path": task.reference_path, "sha256": task.reference_sha256, **(json.loads(task.reference) if task.reference else {})}
-        if task.reference_sha256 else None,
+        "reference": task.reference_record(),
     }
 
 

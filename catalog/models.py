@@ -7,6 +7,7 @@ The schema these declare is built by the ordered migrations in `catalog.db`, nev
 from __future__ import annotations
 
 import enum
+import json
 import os
 from datetime import datetime, timezone
 
@@ -248,6 +249,13 @@ class Task(Base):
 
     job: Mapped[Job] = relationship(back_populates="tasks")
     scan: Mapped[Scan] = relationship()
+
+    def reference_record(self) -> dict[str, object] | None:
+        """The task's series reference as `jobs show` and the export give it: path, SHA-256
+        and (once done) what matched; None without one."""
+        if self.reference_sha256 is None:
+            return None
+        return {"path": self.reference_path, "sha256": self.reference_sha256} | (json.loads(self.reference) if self.reference else {})
 
 
 class JobEvent(Base):

@@ -439,8 +439,7 @@ def show_job(catalog: Catalog, job_id: int) -> dict[str, object]:
                 "seconds": json.loads(t.seconds) if t.seconds else None,
                 "instances": json.loads(t.instances) if t.instances else None,
                 "repair": json.loads(t.repair) if t.repair else None,
-                "reference": ({"path": t.reference_path, "sha256": t.reference_sha256} | (json.loads(t.reference) if t.reference else {}))
-                if t.reference_sha256 else None,
+                "reference": t.reference_record(),
             }
             for t in job.tasks
         ]
