@@ -74,10 +74,12 @@ _VALIDATOR = Draft202012Validator(JSON_SCHEMA)
 
 @dataclass(frozen=True)
 class ResolvedReference:
-    """A reference image as a job records it: its path and the SHA-256 of its bytes."""
+    """A reference image as a job records it: its path and the SHA-256 of its bytes; for
+    `scan:<id>`, the scan whose result it is (never coloured from itself)."""
 
     path: Path
     sha256: str
+    scan_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,7 @@ def scan_references(session: Session, scans: Sequence[Scan], reference: str | No
         raise ReferenceError("--reference and --series: give one or the other")
     if reference is not None:
         resolved = resolve_reference(session, reference, Path.cwd())
-        own = _own_scan(session, reference)
-        return {scan.id: resolved for scan in scans if scan.id != own}
+        return {scan.id: resolved for scan in scans if scan.id != resolved.scan_id}
     if series_file is None:
         return {}
     path = Path(series_file)
@@ -123,9 +124,8 @@ def scan_references(session: Session, scans: Sequence[Scan], reference: str | No
     covered: dict[int, tuple[str, ResolvedReference]] = {}
     for series in read_series_file(path):
         resolved = resolve_reference(session, series.reference, base)
-        own = _own_scan(session, series.reference)
         for scan in _members(session, series, base, located):
-            if scan.id not in wanted or scan.id == own:
+            if scan.id not in wanted or scan.id == resolved.scan_id:
                 continue
             if scan.id in covered and covered[scan.id][0] != series.name:
                 raise ReferenceError(f"series file {path}: scan {scan.id} is in two series, {covered[scan.id][0]!r} and {series.name!r}")
@@ -136,16 +136,18 @@ def scan_references(session: Session, scans: Sequence[Scan], reference: str | No
 def resolve_reference(session: Session, reference: str, base: Path) -> ResolvedReference:
     """An image file (relative to `base`) or `scan:<id>` (that scan's current result), read
     once to check it is a usable colour image. Raises ReferenceError."""
+    scan_id = None
     if reference.startswith(SCAN_PREFIX):
-        path = current_result(session, reference[len(SCAN_PREFIX) :])
+        scan_id, path = current_result(session, reference[len(SCAN_PREFIX) :])
     else:
         path = Path(reference) if Path(reference).is_absolute() else base / reference
     image = reference_from_file(path)  # raises ReferenceError, naming the file
-    return ResolvedReference(path.resolve(), image.sha256)
+    return ResolvedReference(path.resolve(), image.sha256, scan_id)
 
 
-def current_result(session: Session, ident: str) -> Path:
-    """The file of a scan's current result: its most recent finished restoration still on disk."""
+def current_result(session: Session, ident: str) -> tuple[int, Path]:
+    """(the scan's id, the file of its current result: its most recent finished restoration
+    still on disk)."""
     try:
         scan = find_scan(session, ident)
     except CatalogError as exc:
@@ -155,14 +157,8 @@ def current_result(session: Session, ident: str) -> Path:
     )
     for task in done:
         if task.output_path and Path(task.output_path).is_file():
-            return Path(task.output_path)
+            return scan.id, Path(task.output_path)
     raise ReferenceError(f"reference {SCAN_PREFIX}{ident}: scan {scan.id} has no restored result yet; restore it first")
-
-
-def _own_scan(session: Session, reference: str) -> int | None:
-    if not reference.startswith(SCAN_PREFIX):
-        return None
-    return find_scan(session, reference[len(SCAN_PREFIX) :]).id
 
 
 def _locations(scans: Sequence[Scan]) -> list[tuple[Scan, list[Path]]]:
