@@ -129,11 +129,11 @@ def match_reference(l_hw: np.ndarray, reference: Reference) -> ReferenceMatch:
     small_h, small_w = fit_long_side(height, width, MATCH_PX)
     target_l = cv2.resize(l_hw, (small_w, small_h), interpolation=cv2.INTER_AREA) if (small_h, small_w) != (height, width) else l_hw
     target_l = np.ascontiguousarray(target_l, np.float32)
-    none = ReferenceMatch(np.zeros((small_h, small_w, 2), np.float32), np.zeros((small_h, small_w), np.float32), 0, 0, 0)
+    # The best plane's colours and confidence so far, per pixel (none yet: zero confidence).
+    best_ab, best_confidence = np.zeros((small_h, small_w, 2), np.float32), np.zeros((small_h, small_w), np.float32)
     target_points, reference_points = _pairs(target_l, reference.lab_hw3[..., 0])
     if len(target_points) < MIN_INLIERS:
-        return ReferenceMatch(none.ab_hw2, none.confidence_hw, 0, 0, len(target_points))
-    best_ab, best_confidence = none.ab_hw2.copy(), none.confidence_hw.copy()
+        return ReferenceMatch(best_ab, best_confidence, 0, 0, len(target_points))
     remaining = np.ones(len(target_points), bool)
     planes = inliers_total = 0
     for _ in range(MAX_PLANES):
