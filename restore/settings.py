@@ -12,7 +12,11 @@ from typing import TypeVar
 from restore.scanio.formats import DEFAULT_MAX_PIXELS, FORMAT_EXTENSIONS  # noqa: F401 - DEFAULT_MAX_PIXELS: every default in one place
 
 DEFAULT_MODEL = "lite"
+# The chroma gain in midtones (restore/recombine.py): a scan colorized without hints is boosted,
+# one with a hint file is not (boosting the colours hints gave cost 0.6-0.8 dB with 1 to 100
+# hints, docs/benchmarks.md "Saturation"). An explicit --saturation applies to both.
 DEFAULT_SATURATION = 1.15
+HINTED_SATURATION = 1.0
 DEFAULT_DETECTOR = "maskrcnn_resnet50_fpn"
 DEFAULT_SEGMENTER = "damage-lite"  # the damage segmenter --repair uses (restore/models/damage.py)
 DEFAULT_RETRIES = 2  # a scan whose worker dies is tried 1 + this many times (jobs/run.py)
@@ -141,7 +145,7 @@ class RestoreSettings:
     """Everything that decides a result's pixels (recorded with every job and result)."""
 
     model: str = DEFAULT_MODEL
-    saturation: float = DEFAULT_SATURATION
+    saturation: float | None = None  # None: DEFAULT_SATURATION, or HINTED_SATURATION with a hint file (saturation_for)
     working_scale: float = 3.0  # working resolution's long side, in model inputs
     output_format: str | None = None  # "TIFF", "PNG", "JPEG"; None = the scan's own
     include_colour: bool = False  # also restore scans that are already in colour
@@ -154,12 +158,19 @@ class RestoreSettings:
             raise ValueError("a result that is not colorized must be repaired")
         if not self.colorize and self.instances is not None:
             raise ValueError("instances are colorized on their own: they need colorization")
-        if not 0.0 <= self.saturation <= 4.0:
+        if self.saturation is not None and not 0.0 <= self.saturation <= 4.0:
             raise ValueError(f"saturation must be between 0 and 4, got {self.saturation}")
         if self.working_scale < 1.0:
             raise ValueError(f"working_scale must be at least 1, got {self.working_scale}")
         if self.output_format not in (None, *FORMAT_EXTENSIONS):
             raise ValueError(f"output format must be one of {sorted(FORMAT_EXTENSIONS)}, got {self.output_format}")
+
+    def saturation_for(self, hinted: bool) -> float:
+        """The chroma gain of a result: the one asked for, else by default DEFAULT_SATURATION,
+        or HINTED_SATURATION when the scan is `hinted` (colorized with a hint file)."""
+        if self.saturation is not None:
+            return self.saturation
+        return HINTED_SATURATION if hinted else DEFAULT_SATURATION
 
     def to_dict(self) -> dict[str, object]:
         """The settings as recorded with a result. Keys of features that are off (instances,

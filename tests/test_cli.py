@@ -258,3 +258,11 @@ def test_hints_validate_reports_hostile_files_and_never_hangs(tmp_path: Path) ->
     for name, expected in REASONS.items():
         if name != "radius":  # a radius is checked against its scan, and this one is not catalogued
             assert not report[name]["ok"] and report[name]["error"].startswith(str(folder / expected)), report[name]
+
+
+def test_train_refuses_shares_that_do_not_match_its_folders(tmp_path: Path) -> None:
+    result = _run("train", "--data", str(tmp_path / "a"), "--data", str(tmp_path / "b"), "--share", "1", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "1 --share values for 2 --data folders" in result.stderr
+    assert not (tmp_path / "run").exists()

@@ -18,6 +18,7 @@ from restore.settings import (
     DEFAULT_MODEL,
     DEFAULT_RETRIES,
     DEFAULT_SATURATION,
+    HINTED_SATURATION,
     InstanceSettings,
     RepairSettings,
 )
@@ -26,7 +27,6 @@ CLI_SOURCE = Path(cli.__file__)
 # Option -> the library's default for it.
 LIBRARY_DEFAULTS = {
     "--model": DEFAULT_MODEL,
-    "--saturation": DEFAULT_SATURATION,
     "--detector": InstanceSettings().detector,
     "--instance-min-score": InstanceSettings().min_score,
     "--max-instances": InstanceSettings().max_instances,
@@ -56,6 +56,15 @@ def test_every_shown_default_is_the_librarys() -> None:
                 assert param.default == LIBRARY_DEFAULTS[option], (path, option)
                 seen.add(option)
     assert seen == set(LIBRARY_DEFAULTS)
+
+
+def test_saturation_names_both_of_its_defaults() -> None:
+    # --saturation defaults to "not given": the pipeline then boosts the model's own colours
+    # and not those of a scan with hints; the help says both values, from the library.
+    for path in ("restore",), ("colorize",), ("evaluate",):
+        (param,) = [p for p in _command(path).params if "--saturation" in p.opts]
+        assert param.default is None
+        assert f"Default: {DEFAULT_SATURATION} for the model's own colours, {HINTED_SATURATION} for a scan with hints" in param.help
 
 
 def _literal(node: ast.expr) -> bool:

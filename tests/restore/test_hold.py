@@ -48,8 +48,9 @@ HINT = Hint(x_px=285, y_px=200, ab=(-15.0, -12.0), radius_px=6.0)
 @pytest.mark.parametrize("model", [create_model("ramp"), FlatOrange()], ids=["ramp", "ignores-hints"])
 def test_hint_colour_is_where_it_was_given_and_nowhere_else(model, tmp_path: Path) -> None:  # noqa: ANN001
     scan = read_scan(_scan(tmp_path))
-    plain = rgb_to_lab(colorize(scan, model, SETTINGS))
-    hinted = rgb_to_lab(colorize(scan, model, SETTINGS, hints=[HINT]))
+    settings = RestoreSettings(model="ramp", saturation=1.15)  # one gain for both (by default a hinted scan gets none)
+    plain = rgb_to_lab(colorize(scan, model, settings))
+    hinted = rgb_to_lab(colorize(scan, model, settings, hints=[HINT]))
     at_hint = hinted[200, 285, 1:]
     assert np.hypot(*(at_hint - HINT.ab)) <= 3.0  # CIE76 on a*, b*
     np.testing.assert_allclose(hinted[..., 0], plain[..., 0], atol=0.5)  # lightness untouched (8-bit rounding)
@@ -152,3 +153,26 @@ def read_scan_from_array(gray: np.ndarray):  # noqa: ANN201
     from restore.scanio.read import Metadata, ScanPixels
 
     return ScanPixels("PNG", gray_to_lightness(gray), 8, None, "monochrome", Metadata())
+
+
+def test_hinted_colours_are_not_boosted_unless_asked(tmp_path: Path) -> None:
+    # By default the model's own colours get the midtone boost and hinted results do not
+    # (boosting colours the hints gave moves them off the truth); an explicit --saturation
+    # applies to both, and the XMP records the gain applied.
+    src = _scan(tmp_path)
+    hint_path = tmp_path / "scan.json"
+    hint_path.write_text(json.dumps({"schema": "photochrom.hints/1", "points": [{"x": 450, "y": 200, "color": {"lab": [75, 20, 30]}}]}))
+    hint_file = load_hint_file(hint_path)
+    model = FlatOrange()
+
+    def restored(name: str, hints: bool, **settings: object) -> np.ndarray:
+        out = tmp_path / f"{name}.png"
+        restore_file(src, out, model, RestoreSettings(model="ramp", **settings), source_sha256="0" * 64, hint_file=hint_file if hints else None)
+        return np.asarray(Image.open(out).convert("RGB"))
+
+    assert np.array_equal(restored("auto-free", False), restored("boost", False, saturation=1.15))
+    auto_hinted = restored("auto-hinted", True)
+    assert np.array_equal(auto_hinted, restored("flat-hinted", True, saturation=1.0))
+    assert not np.array_equal(auto_hinted, restored("boost-hinted", True, saturation=1.15))
+    assert b'"saturation": 1.0' in (tmp_path / "auto-hinted.png").read_bytes()
+    assert b'"saturation": 1.15' in (tmp_path / "auto-free.png").read_bytes()

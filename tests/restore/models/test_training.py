@@ -18,6 +18,7 @@ from restore.models.training import (
     TrainError,
     TrainSettings,
     cell_hints,
+    epoch_order,
     load_photos,
     load_pretrained_backbone,
     simulate_hints,
@@ -45,7 +46,7 @@ def make_photos(folder: Path, count: int = 8) -> Path:
 def settings_for(tmp_path: Path, **changes: object) -> TrainSettings:
     data = make_photos(tmp_path / "photos")
     base = dict(
-        data=data, out=tmp_path / "run", dev=data, epochs=3, batch_size=4, learning_rate=3e-3, warmup_steps=2,
+        data=(data,), out=tmp_path / "run", dev=data, epochs=3, batch_size=4, learning_rate=3e-3, warmup_steps=2,
         device="cpu", pretrained=False, config=TINY,
     )
     return TrainSettings(**(base | changes))  # type: ignore[arg-type]
@@ -73,7 +74,8 @@ def test_training_lowers_the_loss_and_writes_its_files(tmp_path: Path) -> None:
     history = result["history"]
     assert len(history) == 6
     assert history[-1]["loss"] < 0.8 * history[0]["loss"]
-    assert {"psnr0_reg", "psnr10_reg", "psnr_gray", "colourful_reg"} <= set(history[-1])
+    assert {"psnr0_reg", "psnr10_reg", "psnr100_reg", "psnr_gray", "colourful_reg", "neutral_cast_reg"} <= set(history[-1])
+    assert 0.0 <= history[-1]["neutral_cast_reg"] <= 1.0
     run = tmp_path / "run"
     assert json.loads((run / "history.json").read_text()) == history
     assert load_weights(run / "lite.pt").config == TINY
@@ -90,6 +92,52 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
     a = load_weights(Path(whole["weights"])).state_dict()
     b = load_weights(Path(resumed["weights"])).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_fine_tune_can_keep_the_batch_norm_statistics(tmp_path: Path) -> None:
+    first = train(settings_for(tmp_path, epochs=1, out=tmp_path / "first"))
+    start = load_weights(Path(first["weights"])).state_dict()
+    stats = [k for k in start if k.endswith(("running_mean", "running_var"))]
+    assert stats
+
+    def fine_tuned(name: str, freeze: bool) -> dict[str, torch.Tensor]:
+        result = train(settings_for(tmp_path, epochs=1, out=tmp_path / name, init_weights=Path(first["weights"]), freeze_norms=freeze))
+        return load_weights(Path(result["weights"])).state_dict()
+
+    frozen, moving = fine_tuned("frozen", True), fine_tuned("moving", False)
+    assert all(torch.equal(frozen[k], start[k]) for k in stats)
+    assert not all(torch.equal(moving[k], start[k]) for k in stats)
+    assert not torch.equal(frozen["head_ab.weight"], start["head_ab.weight"])  # the rest still learns
+
+
+def test_sources_are_drawn_by_their_shares(tmp_path: Path) -> None:
+    # Without shares every photo once per epoch; with them, each source its share of the
+    # draws however many photos it holds (a small people folder weighing as much as scenes).
+    assert sorted(epoch_order([5, 3], None, 8, seed=1).tolist()) == list(range(8))
+    order = epoch_order([900, 100], (0.5, 0.5), 20_000, seed=1)
+    assert abs(float((order >= 900).float().mean()) - 0.5) < 0.02
+    assert len(set(order[order >= 900].tolist())) == 100  # every photo of the small source drawn
+
+
+def test_training_on_two_sources_with_shares(tmp_path: Path) -> None:
+    other = make_photos(tmp_path / "people", count=4)
+    result = train(settings_for(tmp_path, epochs=1, shares=(0.3, 0.7), data=(make_photos(tmp_path / "photos"), other)))
+    assert len(result["history"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"data": ()}, "at least one --data"),
+        ({"shares": (1.0,)}, "1 --share values for 2 --data folders"),
+        ({"shares": (1.0, float("nan"))}, "positive"),
+        ({"shares": (1.0, 0.0)}, "positive"),
+    ],
+)
+def test_bad_sources_are_refused(tmp_path: Path, changes: dict[str, object], message: str) -> None:
+    base = {"data": (tmp_path / "a", tmp_path / "b"), "out": tmp_path / "run"}
+    with pytest.raises(TrainError, match=message):
+        TrainSettings(**(base | changes))  # type: ignore[arg-type]
 
 
 def test_a_checkpoint_of_another_architecture_is_not_resumed(tmp_path: Path) -> None:
@@ -127,3 +175,20 @@ def test_pretrained_backbone_maps_every_tensor() -> None:
     before = net.backbone.conv_stem.weight.clone()
     load_pretrained_backbone(net)
     assert not torch.equal(before, net.backbone.conv_stem.weight)
+
+
+def test_a_fine_tune_grows_the_field_gate_onto_weights_without_it(tmp_path: Path) -> None:
+    first = train(settings_for(tmp_path, epochs=1, out=tmp_path / "first"))
+    gated = LiteConfig(**{**TINY.to_dict(), "field_gate": True})
+    result = train(settings_for(tmp_path, epochs=1, out=tmp_path / "grown", config=gated, init_weights=Path(first["weights"])))
+    assert load_weights(Path(result["weights"])).config == gated
+    other = LiteConfig(input_px=64, dim=48, depth=1, heads=2, field_gate=True)
+    with pytest.raises(TrainError, match="not lite weights of this architecture"):
+        train(settings_for(tmp_path, epochs=1, out=tmp_path / "other", config=other, init_weights=Path(first["weights"])))
+
+
+def test_epoch_photos_need_shares(tmp_path: Path) -> None:
+    with pytest.raises(TrainError, match="--epoch-photos applies only with --share"):
+        TrainSettings(data=(tmp_path,), out=tmp_path / "run", epoch_photos=100)
+    settings = TrainSettings(data=(tmp_path, tmp_path), out=tmp_path / "run", shares=(1.0, 1.0), epoch_photos=100)
+    assert settings.epoch_photos == 100
