@@ -1077,7 +1077,7 @@ class _TrainProgress:
         self.bar.update(self.task, advance=1, description=f"loss {loss:.4f}")
 
     def epoch_done(self, record: dict[str, float]) -> None:
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k in ("epoch", "loss", "psnr_gray", "psnr0_reg", "psnr10_reg", "colourful_reg", "seconds"))
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k in ("epoch", "loss", "psnr_gray", "psnr0_reg", "psnr10_reg", "psnr100_reg", "colourful_reg", "neutral_cast_reg", "seconds"))
         self.console.print(shown, highlight=False)
 
 
