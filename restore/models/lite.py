@@ -14,9 +14,6 @@ Architecture (`LiteColorNet`), at 224 x 224:
 - Decoder: upsampling to strides 8, 4 and 2, each step fused with the encoder's features,
   the hints pooled to that scale and the hint field (cheap separable convolutions), then
   a*b* at stride 2, bilinear to full size.
-- Field gate (`FieldGate`, in weights whose config says `field_gate`): with hints, the a*b*
-  at stride 2 are moved towards the hint field's by a learnt per-pixel gate, so the hints'
-  colours reach the output directly instead of only through the decoder's features.
 - After the network, when there are hints: its leftover error at the hint points is
   spread edge-aware by Levin et al.'s optimisation (`spread_residuals`), so hints hold
   and carry along regions of similar lightness, while the network's colours stay where
@@ -81,15 +78,9 @@ class LiteConfig:
     depth: int = 4
     heads: int = 6
     output_mix: float = 0.0  # 0: regression only; 1: annealed mean of the bins only
-    field_gate: bool = False  # the output may take the hint field's colour where a learnt gate opens (FieldGate)
 
     def to_dict(self) -> dict[str, object]:
-        """As stored in a weights file; a switched-off field gate is left out, so weights made
-        before it existed keep their config."""
-        document = asdict(self)
-        if not self.field_gate:
-            del document["field_gate"]
-        return document
+        return asdict(self)
 
 
 def ab_bins() -> torch.Tensor:
@@ -160,31 +151,6 @@ class SepBlock(nn.Module):
         return F.relu(x + self.body(x))
 
 
-class FieldGate(nn.Module):
-    """Where to take the hint field's colour instead of the network's own: a per-pixel gate
-    (0..1) from the decoder's last features and the field's flags, at stride 2. The field
-    already holds every hint's colour where it was given and an interpolation of them in
-    between, which the network, given it only as input features, learnt to use poorly (at
-    224 px with 100 hints the field alone scored 29.7 dB, the network 27.0). Without hints the
-    field is empty and the gate is not applied at all, so automatic colours are the network's.
-    Initialised nearly shut (a start that leaves trained weights as they were), opening only
-    right at hints until it learns where the field can be trusted."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(channels + FIELD_CHANNELS, 1, 3, padding=1)
-        nn.init.zeros_(self.conv.weight)
-        nn.init.constant_(self.conv.bias, -4.0)
-        with torch.no_grad():
-            self.conv.weight[0, channels + 2, 1, 1] = 4.0  # a hint in this very cell: 50%
-
-    def forward(self, x: torch.Tensor, field: torch.Tensor, ab: torch.Tensor, hinted: torch.Tensor) -> torch.Tensor:
-        """`ab` (B x 2 x h x w, a*b* / AB_SCALE) moved towards the field's colours by the gate,
-        in the images `hinted` (B, bool) marks."""
-        gate = torch.sigmoid(self.conv(torch.cat([x, field], dim=1))) * hinted[:, None, None, None].to(x.dtype)
-        return ab + gate * (field[:, :2] - ab)
-
-
 class LiteColorNet(nn.Module):
     """L* + hints -> a*b* (see the module docstring). Inputs: `l_b1hw` L* 0..100,
     `hint_ab_b2hw` a*b* where hinted (0 elsewhere), `hint_mask_b1hw` 1 where hinted."""
@@ -216,7 +182,6 @@ class LiteColorNet(nn.Module):
         bins = ab_bins() if bins is None else bins
         self.register_buffer("bins", bins, persistent=False)
         self.head_bins = nn.Conv2d(64, len(bins), 1)
-        self.gate = FieldGate(32) if config.field_gate else None
 
     def forward(self, l_b1hw: torch.Tensor, hint_ab_b2hw: torch.Tensor, hint_mask_b1hw: torch.Tensor, *, with_bins: bool = False):
         gray = lightness_to_gray(l_b1hw[:, 0]).to(l_b1hw.dtype)
@@ -233,10 +198,7 @@ class LiteColorNet(nn.Module):
         x = self.up8(self._fuse(x, f8, hints)) + self.field8(fields[2])
         x4 = self.up4(self._fuse(x, f4, hints)) + self.field4(fields[1])
         x = self.up2(self._fuse(x4, f2, hints)) + self.field2(fields[0])
-        ab = self.head_ab(x)
-        if self.gate is not None:
-            ab = self.gate(x, fields[0], ab, hint_mask_b1hw.flatten(1).amax(dim=1) > 0)
-        ab = F.interpolate(ab, size=l_b1hw.shape[-2:], mode="bilinear", align_corners=False) * AB_SCALE
+        ab = F.interpolate(self.head_ab(x), size=l_b1hw.shape[-2:], mode="bilinear", align_corners=False) * AB_SCALE
         if with_bins or self.config.output_mix > 0:
             logits = self.head_bins(x4)
             if with_bins:

@@ -83,7 +83,7 @@ class TrainSettings:
     freeze_norms: bool = False  # keep the batch norms' running statistics (fine-tuning on small batches)
     max_images: int | None = None
     dev_images: int | None = None
-    config: LiteConfig = field(default_factory=lambda: LiteConfig(field_gate=True))
+    config: LiteConfig = field(default_factory=LiteConfig)
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -398,16 +398,14 @@ def load_pretrained_backbone(net: LiteColorNet, path: Path | None = None) -> Non
 
 
 def load_initial_weights(net: LiteColorNet, path: Path) -> None:
-    """Start from a lite weights file of the same architecture, or of the same without the
-    field gate; modules added since it was made (the zero-initialised hint-field
-    convolutions, the nearly shut field gate) keep their initial values."""
+    """Start from a lite weights file of the same architecture; modules added since it
+    was made (the zero-initialised hint-field convolutions) keep their initial values."""
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    grown = LiteConfig(**{**net.config.to_dict(), "field_gate": False}).to_dict()
-    if not isinstance(blob, dict) or blob.get("config") not in (net.config.to_dict(), grown):
+    if not isinstance(blob, dict) or blob.get("config") != net.config.to_dict():
         raise TrainError(f"{path}: not lite weights of this architecture ({net.config.to_dict()})")
     state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
     missing, unexpected = net.load_state_dict(state, strict=False)
-    new = [k for k in missing if not k.startswith(("field", "gate."))]
+    new = [k for k in missing if not k.startswith("field")]
     if new or unexpected:
         raise TrainError(f"{path}: weights do not fit (missing {new[:3]}, unexpected {unexpected[:3]})")
 

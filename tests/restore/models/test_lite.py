@@ -129,28 +129,3 @@ def test_folding_batch_norms_keeps_the_function() -> None:
     with torch.no_grad():
         assert (net(l, ab, mask) - folded(l, ab, mask)).abs().max() < 1e-3
 
-
-def test_the_field_gate_leaves_automatic_colours_alone_and_takes_hints(tmp_path: Path) -> None:
-    # Grown onto weights made without it, the gate changes nothing without hints (it is not
-    # applied then), and opened fully it gives the hint's colour at the hint.
-    torch.manual_seed(0)
-    plain = LiteColorNet(TINY).eval()
-    gated = LiteColorNet(dataclasses.replace(TINY, field_gate=True)).eval()
-    missing, unexpected = gated.load_state_dict(plain.state_dict(), strict=False)
-    assert sorted(missing) == ["gate.conv.bias", "gate.conv.weight"] and not unexpected
-    l = torch.rand(2, 1, 64, 64) * 100
-    none_ab, none_mask = torch.zeros(2, 2, 64, 64), torch.zeros(2, 1, 64, 64)
-    with torch.no_grad():
-        assert torch.equal(plain(l, none_ab, none_mask), gated(l, none_ab, none_mask))
-        mask = none_mask.clone()
-        mask[0, :, 30:34, 30:34] = 1  # only the first image is hinted
-        hint_ab = torch.tensor([40.0, -30.0])[None, :, None, None] * mask
-        torch.nn.init.constant_(gated.gate.conv.bias, 50.0)  # wide open
-        out = gated(l, hint_ab, mask)
-        assert torch.allclose(out[0, :, 31, 31], torch.tensor([40.0, -30.0]), atol=0.5)
-        assert torch.equal(out[1], plain(l, hint_ab, mask)[1])  # an unhinted image in the batch is untouched
-    # The config records the gate; weights without it keep their old config and still load.
-    save_weights(gated, tmp_path / "gated.pt")
-    save_weights(plain, tmp_path / "plain.pt")
-    assert load_weights(tmp_path / "gated.pt").config.field_gate
-    assert "field_gate" not in plain.config.to_dict() and not load_weights(tmp_path / "plain.pt").config.field_gate

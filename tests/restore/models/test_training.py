@@ -177,16 +177,6 @@ def test_pretrained_backbone_maps_every_tensor() -> None:
     assert not torch.equal(before, net.backbone.conv_stem.weight)
 
 
-def test_a_fine_tune_grows_the_field_gate_onto_weights_without_it(tmp_path: Path) -> None:
-    first = train(settings_for(tmp_path, epochs=1, out=tmp_path / "first"))
-    gated = LiteConfig(**{**TINY.to_dict(), "field_gate": True})
-    result = train(settings_for(tmp_path, epochs=1, out=tmp_path / "grown", config=gated, init_weights=Path(first["weights"])))
-    assert load_weights(Path(result["weights"])).config == gated
-    other = LiteConfig(input_px=64, dim=48, depth=1, heads=2, field_gate=True)
-    with pytest.raises(TrainError, match="not lite weights of this architecture"):
-        train(settings_for(tmp_path, epochs=1, out=tmp_path / "other", config=other, init_weights=Path(first["weights"])))
-
-
 def test_epoch_photos_need_shares(tmp_path: Path) -> None:
     with pytest.raises(TrainError, match="--epoch-photos applies only with --share"):
         TrainSettings(data=(tmp_path,), out=tmp_path / "run", epoch_photos=100)
