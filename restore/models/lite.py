@@ -64,7 +64,7 @@ SPEC = ModelSpec(
     takes_hints=True,
     licence="code MIT; weights trained on research-use photos (ImageNet, BSDS500, SUN397, COCO, T91): non-commercial research terms, see weights/lite.md",
     weights_file="lite.pt",
-    weights_sha256="026859d78f1092d512fab0fb906a335e59468247f13fa6359bcbe77fe4b77e86",
+    weights_sha256="5f1a51c03ea3400925952514aa4068cd6f0efeb76045851bb271df5c484b763f",
     batch_size=8,
 )
 

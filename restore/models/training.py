@@ -53,7 +53,7 @@ MAX_HINTS = 128
 CONTEXT_SPACING_PX = context_spacing(SPEC)  # the pipeline's lattice of context hints, at lite's input
 PRIOR_SIGMA = 5.0  # a*b* units: smoothing of the colour prior and of the soft targets
 PRIOR_UNIFORM_MIX = 0.5  # Zhang et al.'s lambda
-CE_WEIGHT = 0.02  # cross-entropy next to the Huber term (which is in a*b* / 110 units)
+CE_WEIGHT = 0.05  # cross-entropy next to the Huber term (which is in a*b* / 110 units)
 HUBER_BETA = 0.05
 
 
