@@ -4,9 +4,10 @@
   centre-cropped to the model's input, held in memory as uint8; photos that are already
   gray are left out (they would teach gray). With `shares`, each source makes that share
   of the photos drawn (with replacement), however many it holds, so a small source (people)
-  can weigh as much as a large one (scenes); without, every photo is drawn once per epoch. Augmentation runs batched on the training device: a random resized crop
-  and flip (one affine resampling), and a random tone curve on the input lightness only,
-  as faded scans have.
+  can weigh as much as a large one (scenes); without, every photo is drawn once per epoch.
+  Augmentation runs batched on the training device: a random resized crop and flip (one
+  affine resampling), and a random tone curve on the input lightness only, as faded scans
+  have.
 - Simulated hints (`simulate_hints`): 0 points for a quarter of the images, else 1 to 128
   (log-uniform) 2 x 2 cells with their mean colour, as iColoriT; sometimes larger areas
   filled with their mean colour, as a curator's broad hint; sometimes the pipeline's
@@ -20,7 +21,8 @@
   what the uninterrupted one would have).
 - Every epoch: a checkpoint to resume from (`checkpoint.pt`), the shipped-form weights
   (`lite.pt`) and a validation figure on the dev photos (PSNR at 0, 10 and 100 hints,
-  colourfulness against the ground truth's, neutral pixels turned colourful) appended to `history.json`.
+  colourfulness against the ground truth's, neutral pixels turned colourful) appended to
+  `history.json`.
 """
 
 from __future__ import annotations
