@@ -14,6 +14,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from restore.models.lite import SPEC, Lite, LiteColorNet, LiteConfig, fold_batch_norms  # noqa: E402
+from restore.models.lite import SPEC, Lite, LiteColorNet, LiteConfig, save_weights  # noqa: E402
 
 
 def timings(call, runs: int) -> list[float]:  # noqa: ANN001
@@ -48,9 +49,9 @@ def main() -> None:
     args = parser.parse_args()
     side, batch = SPEC.input_px, SPEC.batch_size
     if args.random_weights:
-        model = Lite.__new__(Lite)  # as Lite() builds it, with untrained weights
-        model.net = fold_batch_norms(LiteColorNet(LiteConfig()).eval()).to(memory_format=torch.channels_last)
-        model.device = torch.device("cpu")
+        with tempfile.TemporaryDirectory(prefix="photochrom-bench-") as folder:  # untrained, loaded as the shipped ones are
+            save_weights(LiteColorNet(LiteConfig()), Path(folder) / "lite.pt")
+            model = Lite(Path(folder) / "lite.pt")
     else:
         model = Lite()
     rng = np.random.default_rng(0)

@@ -94,10 +94,9 @@ def result_key(settings: RestoreSettings, hints_sha256: str | None = None, refer
     the detector's and the damage segmenter's weights where they are used, and the series
     reference's SHA-256 where there is one."""
     model_sha256 = weights_sha256(get_spec(settings.model)) if settings.colorize else None
-    recorded = settings.to_dict()
-    if "saturation" in recorded:  # the gain applied: the default's results keep the keys they had
-        recorded["saturation"] = settings.saturation_for(hinted=hints_sha256 is not None)
-    document: dict[str, object] = {"settings": recorded, "weights_sha256": model_sha256, "hints_sha256": hints_sha256}
+    # The saturation applied, not "the default": unhinted scans keep the keys they had under 1.15.
+    applied = settings.applied(hinted=hints_sha256 is not None)
+    document: dict[str, object] = {"settings": applied.to_dict(), "weights_sha256": model_sha256, "hints_sha256": hints_sha256}
     if settings.instances is not None:  # absent otherwise, so older results stay current
         document["detector_sha256"] = weights_sha256(get_detector_spec(settings.instances.detector))
     if settings.repair is not None:  # likewise

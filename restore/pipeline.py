@@ -23,7 +23,7 @@ upsampling, recombination with the scan's own lightness, saturation, and writing
    bleeding), and recombined with that L*, strip by strip to bound memory.
 5. Saturation: chroma times `saturation`, full in midtones, fading to none at black and
    white (gain = 1 + (saturation - 1) * 4x(1 - x), x = L*/100); by default 1.15, and none
-   (1.0) for a scan with a hint file (RestoreSettings.saturation_for); then the hints are made
+   (1.0) for a scan with a hint file (RestoreSettings.applied); then the hints are made
    to hold (restore/hold.py), whatever the model did with them.
 6. Written in the scan's format and depth (restore/scanio/write.py); an uncompressed TIFF strip
    by strip as step 4 makes the strips, the others once the whole image is made.
@@ -157,13 +157,13 @@ def restore_file(
     except NonFiniteOutput as exc:  # this scan fails (before anything is written), the run goes on
         raise ScanError(source, str(exc)) from None
     scan_hw = (scan.height, scan.width)
-    saturation = settings.saturation_for(hinted=hint_file is not None)
+    applied = settings.applied(hinted=hint_file is not None)
     provenance = Provenance(
         tool_version=tool_version(),
         model=model.spec.name,
         weights_sha256=model.spec.weights_sha256,
         source_sha256=source_sha256,
-        settings=settings.to_dict() | {"saturation": saturation},  # the gain applied
+        settings=applied.to_dict(),
         hints_sha256=hint_file.sha256 if hint_file else None,
         task=task,
         detections=detections.summary(scan_hw) if detections else None,
@@ -180,13 +180,13 @@ def restore_file(
         # Rows go to the file as they are computed: "recombine" includes writing them, and
         # "encode" is what is left (SHA-256, fsync, rename).
         with tiff_rows(destination, scan.height, scan.width, dtype, scan.metadata, provenance, FULL_RES_STRIP_ROWS, replace=replace) as result:
-            recombine_rows(scan.l_hw, ab_work, saturation, dtype, result.write, hints)
+            recombine_rows(scan.l_hw, ab_work, applied.saturation, dtype, result.write, hints)
             seconds["recombine"] = time.perf_counter() - started
             started = time.perf_counter()
         assert result.sha256 is not None  # set on leaving the block without an error
         digest = result.sha256
     else:
-        rgb = recombine(scan.l_hw, ab_work, saturation, dtype, hints)
+        rgb = recombine(scan.l_hw, ab_work, applied.saturation, dtype, hints)
         seconds["recombine"] = time.perf_counter() - started
         started = time.perf_counter()
         digest = write_result(destination, rgb, scan.alpha, fmt, scan.metadata, provenance, replace=replace)

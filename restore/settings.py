@@ -172,6 +172,11 @@ class RestoreSettings:
             return self.saturation
         return HINTED_SATURATION if hinted else DEFAULT_SATURATION
 
+    def applied(self, hinted: bool) -> RestoreSettings:
+        """These settings with the saturation a `hinted` (or unhinted) scan gets filled in: what
+        made the pixels, as a result's key and its XMP record them."""
+        return replace(self, saturation=self.saturation_for(hinted))
+
     def to_dict(self) -> dict[str, object]:
         """The settings as recorded with a result. Keys of features that are off (instances,
         repair, colorize's True) are left out, so results made before those features existed

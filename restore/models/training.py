@@ -353,7 +353,7 @@ def training_mode(net: torch.nn.Module, freeze_norms: bool) -> None:
     net.train()
     if freeze_norms:
         for module in net.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            if isinstance(module, torch.nn.BatchNorm2d):  # timm's BatchNormAct2d included
                 module.eval()
 
 
