@@ -988,6 +988,11 @@ def train_repair(
         int | None,
         typer.Option(min=0, max=512, help="Channels of a stride-16 context branch (0: none; default: the initial weights', else none). Added to initial weights that lack one."),
     ] = None,
+    hard_share: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of crops centred where the initial weights flag a clean training photo (hard negatives; needs --init-weights)."),
+    ] = 0.0,
+    hard_photos: Annotated[int | None, typer.Option(min=1, help="Training photos searched for hard negatives before the run (default: all).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train the damage segmenter (`damage-lite`) on synthetic damage drawn on clean photos;
@@ -1000,9 +1005,12 @@ def train_repair(
         _fail(f"{_show(missing[0])}: not a folder of photos")
     if init_weights is not None and not init_weights.is_file():
         _fail(f"{_show(init_weights)}: no such weights file")
+    if hard_share > 0 and init_weights is None:
+        _fail("--hard-share: hard negatives are the initial weights' mistakes: give --init-weights")
     settings = DamageTrainSettings(
         data=tuple(data), out=out, steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
         max_minutes=max_minutes, init_weights=init_weights, crop_px=crop_px, context_channels=context_channels,
+        hard_share=hard_share, hard_photos=hard_photos,
     )
     console = _stderr()
     try:

@@ -266,3 +266,12 @@ def test_train_refuses_shares_that_do_not_match_its_folders(tmp_path: Path) -> N
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "1 --share values for 2 --data folders" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_train_repair_refuses_hard_negatives_without_initial_weights(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    result = _run("train-repair", str(tmp_path / "photos"), "--hard-share", "0.3", "--out", str(tmp_path / "run" / "d.pt"))
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "--hard-share" in result.stderr and "--init-weights" in result.stderr
+    assert not (tmp_path / "run").exists()

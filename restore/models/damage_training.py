@@ -10,6 +10,11 @@ damage; the mask is then what the upscaled damage changed) -> now and then a lig
 grain over the result, as a scan of a damaged print has (the mask stays the damage's). Every batch is drawn from a generator seeded by
 (seed, step), so a run is deterministic given its seed.
 
+A fine-tune can also go back to what its initial weights get wrong (`hard_share`): before the
+run they are run over the clean training photos, and a share of the crops is centred on the
+places they flag (`hard_places`: picture structure taken for damage), damaged or not like
+any other crop.
+
 Loss: binary cross-entropy (damaged pixels weighted POS_WEIGHT) plus soft Dice over the
 batch (what F1 rewards). AdamW, linear warm-up then cosine decay. The shipped-form weights
 are written every `checkpoint_every` steps, so a run cut short is still usable.
@@ -32,7 +37,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from restore.models.damage import DamageConfig, DamageNet, extended, load_damage_net, save_damage_weights
+from restore.models.damage import (
+    DamageConfig,
+    DamageNet,
+    Segmenter,
+    extended,
+    load_damage_net,
+    load_damage_segmenter,
+    save_damage_weights,
+)
 from restore.repair.synth import MASK_CHANGE_L, add_nuisance, jpeg, synthesize_damage
 from restore.scanio.files import file_sha256, photo_files
 from restore.settings import REPAIR_TRAIN_DEFAULTS
@@ -45,6 +58,12 @@ POST_P = 0.3  # share of samples with light JPEG or grain over the damage
 POS_WEIGHT = 2.0
 DICE_WEIGHT = 0.5
 WARMUP_STEPS = 100
+# Hard negatives (`DamageTrainSettings.hard_share`): where the initial network's probability on
+# a clean training photo exceeds HARD_PROBABILITY, the picture has something it takes for damage
+# (a grout line, a bright roof edge, a window's cross-bar); up to HARD_PER_PHOTO such places per
+# photo, the largest first, are crop centres.
+HARD_PROBABILITY = 0.5
+HARD_PER_PHOTO = 8
 
 
 @dataclass(frozen=True)
@@ -68,6 +87,11 @@ class DamageTrainSettings:
     # as it is), its dilations REPAIR_TRAIN_DEFAULTS.context_dilations.
     context_channels: int | None = None
     init_weights: Path | None = None  # start from these weights (fine-tuning)
+    # Share of crops centred on a hard negative of the initial weights (`hard_places`, found
+    # on at most hard_photos training photos before the run; needs init_weights): picture
+    # structure the network took for damage, seen again with and without damage drawn on it.
+    hard_share: float = 0.0
+    hard_photos: int | None = None  # None: all the training photos
 
 
 def split_photos(folders: Sequence[Path], holdout_every: int) -> tuple[list[Path], list[Path]]:
@@ -103,8 +127,9 @@ def read_lightness(path: Path) -> np.ndarray | None:
     return (116 * f - 16).astype(np.float32)
 
 
-def damage_sample(l_hw: np.ndarray, rng: np.random.Generator, crop_px: int) -> tuple[np.ndarray, np.ndarray]:
-    """One training sample from a clean photo's L*: (crop_px x crop_px float32 L*, bool mask)."""
+def damage_sample(l_hw: np.ndarray, rng: np.random.Generator, crop_px: int, centre: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One training sample from a clean photo's L*: (crop_px x crop_px float32 L*, bool mask);
+    the crop holds `centre` (row, column of the photo as given) where one is given."""
     mode = rng.random()
     # Damage drawn before upscaling: wide, soft-edged damage, as a scan at a higher
     # resolution than the print's sharpness shows it (and as an upscaled old photo does).
@@ -118,7 +143,8 @@ def damage_sample(l_hw: np.ndarray, rng: np.random.Generator, crop_px: int) -> t
     if height < side or width < side:
         l_hw = cv2.copyMakeBorder(l_hw, 0, max(side - height, 0), 0, max(side - width, 0), cv2.BORDER_REFLECT)
         height, width = l_hw.shape
-    top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+    scale = 1.0 if upscale_after else factor  # the centre in the pixels cropped from
+    top, left = crop_origin(rng, (height, width), side, None if centre is None else (int(centre[0] * scale), int(centre[1] * scale)))
     l_hw = np.rot90(l_hw[top : top + side, left : left + side], int(rng.integers(0, 4)))
     if rng.random() < 0.5:
         l_hw = l_hw[:, ::-1]
@@ -144,18 +170,60 @@ def damage_sample(l_hw: np.ndarray, rng: np.random.Generator, crop_px: int) -> t
     return np.clip(out, 0, 100).astype(np.float32), mask_hw
 
 
-def damage_batch(photos: Sequence[Path], seed: int, step: int, batch_size: int, crop_px: int) -> tuple[np.ndarray, np.ndarray]:
-    """Batch `step` of a run with `seed`: (B x S x S float32 L*, B x S x S bool masks)."""
+def crop_origin(rng: np.random.Generator, shape: tuple[int, int], side: int, centre: tuple[int, int] | None) -> tuple[int, int]:
+    """(top, left) of a side x side crop of an image of `shape` (each at least `side`): anywhere,
+    or holding `centre` (row, column) in its middle half where the image's edges allow."""
+    height, width = shape
+    if centre is None:
+        return int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+    row, column = centre
+    top = row - int(rng.integers(side // 4, side - side // 4))
+    left = column - int(rng.integers(side // 4, side - side // 4))
+    return int(np.clip(top, 0, height - side)), int(np.clip(left, 0, width - side))
+
+
+def damage_batch(
+    photos: Sequence[Path], seed: int, step: int, batch_size: int, crop_px: int, hard: Sequence[tuple[int, int, int]] = (), hard_share: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Batch `step` of a run with `seed`: (B x S x S float32 L*, B x S x S bool masks); a
+    `hard_share` of its crops centred on places of `hard` (photo index, row, column)."""
     rng = np.random.default_rng([seed, step])
     images, masks = [], []
     while len(images) < batch_size:
-        l_hw = read_lightness(photos[int(rng.integers(0, len(photos)))])
+        centre = None
+        if hard and rng.random() < hard_share:
+            index, row, column = hard[int(rng.integers(0, len(hard)))]
+            centre = (row, column)
+        else:
+            index = int(rng.integers(0, len(photos)))
+        l_hw = read_lightness(photos[index])
         if l_hw is None:
             continue
-        image, mask = damage_sample(l_hw, rng, crop_px)
+        image, mask = damage_sample(l_hw, rng, crop_px, centre)
         images.append(image)
         masks.append(mask)
     return np.stack(images), np.stack(masks)
+
+
+def hard_places(segmenter: Segmenter, photos: Sequence[Path], limit: int | None, seed: int) -> list[tuple[int, int, int]]:
+    """Places (photo index, row, column) where `segmenter` flags clean photos: the centres of
+    its detections above HARD_PROBABILITY, at most HARD_PER_PHOTO per photo (the largest
+    first), over `limit` of `photos` drawn with `seed` (None: all). Photos are clean, so
+    every such place is picture structure taken for damage."""
+    if limit is None or limit >= len(photos):
+        chosen = list(range(len(photos)))
+    else:
+        chosen = sorted(np.random.default_rng([seed, 1]).choice(len(photos), size=limit, replace=False).tolist())
+    places: list[tuple[int, int, int]] = []
+    for index in chosen:
+        l_hw = read_lightness(photos[index])
+        if l_hw is None:
+            continue
+        flagged = segmenter.probability(l_hw[None])[0] > HARD_PROBABILITY
+        count, _, stats, centroids = cv2.connectedComponentsWithStats(flagged.view(np.uint8), connectivity=8)
+        largest = sorted(range(1, count), key=lambda k: -stats[k, cv2.CC_STAT_AREA])[:HARD_PER_PHOTO]
+        places += [(index, int(centroids[k][1]), int(centroids[k][0])) for k in largest]
+    return places
 
 
 def loss_terms(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -233,12 +301,21 @@ def train_damage_segmenter(settings: DamageTrainSettings, log: Callable[[str], N
     net.train()
     optimizer = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     settings.out.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
     recent: list[float] = []
     step = 0
 
+    hard: list[tuple[int, int, int]] = []
+    if settings.hard_share > 0:
+        if settings.init_weights is None:
+            raise ValueError("hard negatives are the initial weights' mistakes: give initial weights")
+        hard = hard_places(load_damage_segmenter("cpu", settings.init_weights), train, settings.hard_photos, settings.seed)
+        if log:
+            log(f"hard negatives: {len(hard)} places on {len({index for index, _, _ in hard})} of {len(train) if settings.hard_photos is None else min(settings.hard_photos, len(train))} photos")
+    # The clock (max_minutes, the schedule) starts with the training itself.
+    start = time.perf_counter()
+
     def batch(step: int) -> tuple[np.ndarray, np.ndarray]:
-        return damage_batch(train, settings.seed, step, settings.batch_size, settings.crop_px)
+        return damage_batch(train, settings.seed, step, settings.batch_size, settings.crop_px, hard, settings.hard_share)
 
     # The next batch is drawn on a thread while this one trains (OpenCV and NumPy release
     # the GIL); each batch depends only on (seed, step), so this changes no result.
@@ -273,6 +350,7 @@ def train_damage_segmenter(settings: DamageTrainSettings, log: Callable[[str], N
         "loss": float(np.mean(recent)) if recent else None,
         "train_photos": len(train),
         "held_out_photos": len(held_out),
+        "hard_places": len(hard),
         "out": str(settings.out),
         "weights_sha256": file_sha256(settings.out),
     }

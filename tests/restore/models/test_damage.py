@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from restore.models import damage
+from restore.models import damage, damage_training
 from restore.models.base import ModelError
 from restore.models.damage import (
     SPEC,
@@ -26,7 +26,16 @@ from restore.models.damage import (
     receptive_field_px,
     save_damage_weights,
 )
-from restore.models.damage_training import DamageTrainSettings, initial_net, tolerant_counts, train_damage_segmenter
+from restore.models.damage_training import (
+    HARD_PER_PHOTO,
+    DamageTrainSettings,
+    crop_origin,
+    damage_batch,
+    hard_places,
+    initial_net,
+    tolerant_counts,
+    train_damage_segmenter,
+)
 from restore.settings import REPAIR_TRAIN_DEFAULTS
 
 
@@ -202,3 +211,63 @@ def test_a_tiny_training_run_writes_loadable_weights_deterministically(tmp_path:
         torch.testing.assert_close(grown(x), load_damage_net(tmp_path / "a.pt")(x))
     same = initial_net(DamageTrainSettings(data=(), out=tmp_path / "c.pt", init_weights=tmp_path / "a.pt"))
     assert same.config == DamageConfig()
+
+
+class BrightSpots:
+    """A stand-in segmenter: damage wherever L* is above 90 (so the test knows where it flags)."""
+
+    spec = SPEC
+
+    def probability(self, l_bhw: np.ndarray) -> np.ndarray:
+        return (l_bhw > 90).astype(np.float32)
+
+
+def _spotted_photo(path: Path, spots: list[tuple[int, int, int]]) -> None:
+    """A dark gray photo with bright squares (row, column, half side)."""
+    bgr = np.full((120, 160, 3), 60, np.uint8)
+    for row, column, half in spots:
+        bgr[row - half : row + half + 1, column - half : column + half + 1] = 255
+    cv2.imwrite(str(path), bgr)
+
+
+def test_hard_negatives_are_where_the_network_flags_clean_photos_largest_first(tmp_path: Path) -> None:
+    spots = [(20 + 8 * (k // 6), 15 + 22 * (k % 6), 1 + k % 3) for k in range(HARD_PER_PHOTO + 4)]
+    _spotted_photo(tmp_path / "a.png", spots)
+    _spotted_photo(tmp_path / "b.png", [(60, 100, 4)])
+    _spotted_photo(tmp_path / "c.png", [])  # nothing flagged: no place
+    photos = [tmp_path / n for n in ("a.png", "b.png", "c.png")]
+    places = hard_places(BrightSpots(), photos, None, seed=0)
+    in_a = [(row, column) for index, row, column in places if index == 0]
+    assert len(in_a) == HARD_PER_PHOTO  # at most this many per photo, the largest kept
+    largest = sorted(spots, key=lambda s: -s[2])[:HARD_PER_PHOTO]
+    assert sorted(in_a) == sorted((row, column) for row, column, _ in largest)
+    assert [(i, r, c) for i, r, c in places if i != 0] == [(1, 60, 100)]
+    assert len({i for i, _, _ in hard_places(BrightSpots(), photos, 2, seed=3)}) <= 2  # a limit draws that many photos
+
+
+@pytest.mark.parametrize("centre", [(5, 7), (150, 90), (299, 399), (160, 200)])
+def test_a_hard_crop_holds_its_centre_and_stays_inside_the_image(centre: tuple[int, int]) -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        top, left = crop_origin(rng, (300, 400), 64, centre)
+        assert 0 <= top <= 300 - 64 and 0 <= left <= 400 - 64
+        assert top <= centre[0] < top + 64 and left <= centre[1] < left + 64
+
+
+def test_a_batch_of_hard_crops_shows_the_hard_places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One bright square on a big dark photo: random crops of 48 px rarely hold it, hard ones always.
+    monkeypatch.setattr(damage_training, "DAMAGE_P", 0.0)  # no drawn damage to be bright too
+    big = np.full((600, 800, 3), 60, np.uint8)
+    big[400:404, 700:704] = 255
+    cv2.imwrite(str(tmp_path / "big.png"), big)
+    photos = [tmp_path / "big.png"]
+    hard = hard_places(BrightSpots(), photos, None, seed=0)
+    assert hard == [(0, 401, 701)]
+    seen = {share: 0 for share in (0.0, 1.0)}
+    for share in seen:
+        for step in range(6):
+            images, _ = damage_batch(photos, 0, step, 4, 48, hard, share)
+            # the square, brighter than anything the dark photo's texture or fading makes of it
+            seen[share] += sum(bool((image > image.mean() + 25).any()) for image in images)
+    assert seen[1.0] >= 20  # of 24 crops (a crop may cut the square in half)
+    assert seen[0.0] <= 4
