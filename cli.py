@@ -991,7 +991,7 @@ def train_repair(
     hard_share: Annotated[
         float,
         typer.Option(min=0.0, max=1.0, help="Share of crops centred where the initial weights flag a clean training photo (hard negatives; needs --init-weights)."),
-    ] = 0.0,
+    ] = REPAIR_TRAIN_DEFAULTS.hard_share,
     hard_photos: Annotated[int | None, typer.Option(min=1, help="Training photos searched for hard negatives before the run (default: all).")] = None,
     as_json: JsonOption = False,
 ) -> None:

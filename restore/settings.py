@@ -64,6 +64,8 @@ class RepairTrainDefaults:
     # The stride-16 context branch's channels (0: none) and its blocks' dilations.
     context_channels: int = 0
     context_dilations: tuple[int, ...] = (1, 2, 4)
+    # Share of crops centred on the initial weights' false detections (hard negatives; 0: none).
+    hard_share: float = 0.0
 
 
 REPAIR_TRAIN_DEFAULTS = RepairTrainDefaults()

@@ -90,7 +90,7 @@ class DamageTrainSettings:
     # Share of crops centred on a hard negative of the initial weights (`hard_places`, found
     # on at most hard_photos training photos before the run; needs init_weights): picture
     # structure the network took for damage, seen again with and without damage drawn on it.
-    hard_share: float = 0.0
+    hard_share: float = REPAIR_TRAIN_DEFAULTS.hard_share
     hard_photos: int | None = None  # None: all the training photos
 
 

@@ -12,7 +12,8 @@ content as a 6000 px scan does.
 Kinds (each image draws its own mix, so some are mostly cracked, some scratched, some dusty):
 scratches (thin curved tapering strokes, often in bundles of near-parallel strokes), dust
 specks and emulsion flakes, hairs and lint, craquelure (branching crack networks that end
-on each other), folds and creases (a long bright or dark band), tears and missing corners
+on each other), dried emulsion cracked all over (`network`: a net of jagged cracks around
+irregular cells, over a patch of the picture or all of it, as on old studio portraits), folds and creases (a long bright or dark band), tears and missing corners
 (paper-white regions with ragged edges).
 """
 
@@ -25,12 +26,13 @@ import numpy as np
 #: about the smallest step one sees on a smooth gray.
 MASK_CHANGE_L = 3.0
 
-KINDS = ("scratch", "dust", "hair", "crack", "fold", "tear")
+KINDS = ("scratch", "dust", "hair", "crack", "fold", "tear", "network")
 # How often each kind shows up in an image's mix (relative), and how many defects of it
 # an image of REFERENCE_PX x REFERENCE_PX gets at amount 1.
-_KIND_WEIGHT = {"scratch": 1.0, "dust": 1.0, "hair": 0.35, "crack": 0.9, "fold": 0.35, "tear": 0.3}
-_KIND_COUNT = {"scratch": 4.0, "dust": 40.0, "hair": 2.0, "crack": 2.5, "fold": 1.0, "tear": 0.8}
+_KIND_WEIGHT = {"scratch": 1.0, "dust": 1.0, "hair": 0.35, "crack": 0.9, "fold": 0.35, "tear": 0.3, "network": 0.5}
+_KIND_COUNT = {"scratch": 4.0, "dust": 40.0, "hair": 2.0, "crack": 2.5, "fold": 1.0, "tear": 0.8, "network": 0.6}
 REFERENCE_PX = 256
+NETWORK_MAX_CELLS = 4000  # a cracked 24 MP scan's cells are larger rather than more
 _AA = 4  # sub-pixel bits of cv2's drawing (coordinates in 1/16 px)
 
 
@@ -51,7 +53,7 @@ def synthesize_damage(l_hw: np.ndarray, rng: np.random.Generator, *, amount: flo
         for kind in chosen:
             mean = _KIND_COUNT[kind] * amount * _count_scale(kind, area_scale) * rng.uniform(0.3, 1.7) / len(chosen) * 2
             count = rng.poisson(mean)
-            if kind in ("scratch", "crack", "fold", "tear") and count == 0 and kind == chosen[0]:
+            if kind in ("scratch", "crack", "fold", "tear", "network") and count == 0 and kind == chosen[0]:
                 count = 1  # the image's main kind shows at least once
             for _ in range(count):
                 _DRAW[kind](out, rng)
@@ -328,6 +330,48 @@ def _crack(out: np.ndarray, rng: np.random.Generator) -> None:
                 pending.append((points[k] + 2.5 * np.array([np.cos(branch), np.sin(branch)]), branch, length * rng.uniform(0.2, 0.7), depth + 1))
 
 
+def _network(out: np.ndarray, rng: np.random.Generator) -> None:
+    """Emulsion cracked all over: the walls of irregular cells (a Voronoi diagram of random
+    points, 18-90 px apart), each a jagged crack, some missing, over the parts of the picture
+    a smooth random field marks (a patch, or everything)."""
+    height, width = out.shape
+    cell_px = rng.uniform(18, 90)
+    n = int(np.clip(height * width / cell_px**2, 4, NETWORK_MAX_CELLS))
+    points = np.stack([rng.uniform(0, width, n), rng.uniform(0, height, n)], 1).astype(np.float32)
+    subdiv = cv2.Subdiv2D((-width, -height, 3 * width, 3 * height))
+    subdiv.insert([(float(x), float(y)) for x, y in points])
+    facets, _ = subdiv.getVoronoiFacetList([])
+    region = _coarse_noise(rng, height, width, rng.uniform(0.08, 0.25)) + rng.uniform(-0.5, 1.5)
+    tone, strength = _tone(rng, 0.9), _strength(rng)
+    base_width = rng.uniform(0.8, 3.5)
+    keep = rng.uniform(0.5, 0.9)
+    seen: set[tuple[float, ...]] = set()
+    for facet in facets:
+        for a, b in zip(facet, np.roll(facet, -1, axis=0)):
+            key = tuple(np.round(np.concatenate([np.minimum(a, b), np.maximum(a, b)]), 1))
+            if key in seen:  # a wall is shared by two cells: drawn once
+                continue
+            seen.add(key)
+            mid = (a + b) / 2
+            if not (0 <= mid[0] < width and 0 <= mid[1] < height) or region[int(mid[1]), int(mid[0])] < 0 or rng.random() > keep:
+                continue
+            length = float(np.linalg.norm(b - a))
+            m = max(int(length / 1.5), 3)
+            wall = a + (b - a) * np.linspace(0, 1, m)[:, None]
+            wall = wall + _normals(wall) * (rng.standard_normal(m) * 0.35 + _smooth_1d(rng, m, 3) * length * 0.12)[:, None]
+            widths = np.maximum(base_width * (0.6 + 0.4 * _smooth_1d(rng, m, 4)), 0.6)
+            opacity = strength * (0.75 + 0.25 * _smooth_1d(rng, m, 4))
+            _stroke(out, wall, widths, opacity, tone, soft_px=rng.uniform(0.0, 0.5))
+
+
+def _coarse_noise(rng: np.random.Generator, height: int, width: int, sigma_fraction: float) -> np.ndarray:
+    """Smooth noise (unit deviation) whose blobs are sigma_fraction of the image's longer side,
+    made at 64 px and enlarged (a blur that wide at full size would take minutes on 24 MP)."""
+    scale = 64 / max(height, width)
+    small = _smooth_noise(rng, max(int(round(height * scale)), 1), max(int(round(width * scale)), 1), max(sigma_fraction * 64, 0.5))
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
 def _fold(out: np.ndarray, rng: np.random.Generator) -> None:
     """A fold or crease: a long line with a bright core and/or a dark band a few px wide."""
     height, width = out.shape
@@ -388,4 +432,4 @@ def _tear(out: np.ndarray, rng: np.random.Generator) -> None:
     _composite(out, alpha, 0, 0, paper)
 
 
-_DRAW = {"scratch": _scratch, "dust": _dust, "hair": _hair, "crack": _crack, "fold": _fold, "tear": _tear}
+_DRAW = {"scratch": _scratch, "dust": _dust, "hair": _hair, "crack": _crack, "fold": _fold, "tear": _tear, "network": _network}
