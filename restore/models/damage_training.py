@@ -46,6 +46,7 @@ from restore.models.damage import (
     load_damage_segmenter,
     save_damage_weights,
 )
+from restore.models.device import inference_device
 from restore.repair.synth import MASK_CHANGE_L, add_nuisance, jpeg, synthesize_damage
 from restore.scanio.files import file_sha256, photo_files
 from restore.settings import REPAIR_TRAIN_DEFAULTS
@@ -228,7 +229,7 @@ def hard_places(segmenter: Segmenter, photos: Sequence[Path], limit: int | None,
 
 def loss_terms(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(weighted BCE, soft Dice loss) of logits against the 0/1 target."""
-    bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(POS_WEIGHT))
+    bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(POS_WEIGHT, device=logits.device))
     probability = torch.sigmoid(logits)
     dice = 1 - (2 * (probability * target).sum() + 1) / (probability.sum() + target.sum() + 1)
     return bce, dice
@@ -297,7 +298,8 @@ def train_damage_segmenter(settings: DamageTrainSettings, log: Callable[[str], N
     train, held_out = split_photos(settings.data, settings.holdout_every)
     if not train:
         raise ValueError(f"no photos to train on in {', '.join(map(str, settings.data))}")
-    net = initial_net(settings)
+    device = inference_device()  # PHOTOCHROM_DEVICE (`--device`): a GPU where there is one
+    net = initial_net(settings).to(device)
     net.train()
     optimizer = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     settings.out.parent.mkdir(parents=True, exist_ok=True)
@@ -308,7 +310,7 @@ def train_damage_segmenter(settings: DamageTrainSettings, log: Callable[[str], N
     if settings.hard_share > 0:
         if settings.init_weights is None:
             raise ValueError("hard negatives are the initial weights' mistakes: give initial weights")
-        hard = hard_places(load_damage_segmenter("cpu", settings.init_weights), train, settings.hard_photos, settings.seed)
+        hard = hard_places(load_damage_segmenter(str(device), settings.init_weights), train, settings.hard_photos, settings.seed)
         if log:
             log(f"hard negatives: {len(hard)} places on {len({index for index, _, _ in hard})} of {len(train) if settings.hard_photos is None else min(settings.hard_photos, len(train))} photos")
     # The clock (max_minutes, the schedule) starts with the training itself.
@@ -330,8 +332,8 @@ def train_damage_segmenter(settings: DamageTrainSettings, log: Callable[[str], N
             rate = _learning_rate(step, progress, settings)
             for group in optimizer.param_groups:
                 group["lr"] = rate
-            logits = net(torch.from_numpy(images)[:, None])
-            bce, dice = loss_terms(logits, torch.from_numpy(masks)[:, None].float())
+            logits = net(torch.from_numpy(images)[:, None].to(device))
+            bce, dice = loss_terms(logits, torch.from_numpy(masks)[:, None].to(device, torch.float32))
             loss = bce + DICE_WEIGHT * dice
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -351,6 +353,7 @@ def train_damage_segmenter(settings: DamageTrainSettings, log: Callable[[str], N
         "train_photos": len(train),
         "held_out_photos": len(held_out),
         "hard_places": len(hard),
+        "device": str(device),
         "out": str(settings.out),
         "weights_sha256": file_sha256(settings.out),
     }

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from restore.models import damage, damage_training
-from restore.models.base import ModelError
+from restore.models.base import DEVICE_VARIABLE, ModelError
 from restore.models.damage import (
     SPEC,
     DamageConfig,
@@ -192,7 +192,8 @@ def _photos(folder: Path) -> None:
         cv2.imwrite(str(folder / f"photo{i}.png"), np.clip(rgb, 0, 255).astype(np.uint8))
 
 
-def test_a_tiny_training_run_writes_loadable_weights_deterministically(tmp_path: Path) -> None:
+def test_a_tiny_training_run_writes_loadable_weights_deterministically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DEVICE_VARIABLE, "cpu")  # as `photochrom --device cpu train-repair` sets it
     _photos(tmp_path / "photos")
 
     def run(out: Path) -> dict[str, object]:
@@ -201,6 +202,7 @@ def test_a_tiny_training_run_writes_loadable_weights_deterministically(tmp_path:
 
     summary = run(tmp_path / "a.pt")
     assert summary["steps"] == 2 and summary["train_photos"] == 3 and summary["held_out_photos"] == 0
+    assert summary["device"] == "cpu"
     segmenter = load_damage_segmenter("cpu", tmp_path / "a.pt")
     assert segmenter.spec.weights_sha256 == summary["weights_sha256"] != SPEC.weights_sha256
     assert segmenter.probability(np.full((1, 20, 30), 50, np.float32)).shape == (1, 20, 30)
@@ -276,3 +278,13 @@ def test_a_batch_of_hard_crops_shows_the_hard_places(tmp_path: Path, monkeypatch
             seen[share] += sum(bool((image > image.mean() + 25).any()) for image in images)
     assert seen[1.0] >= 20  # of 24 crops (a crop may cut the square in half)
     assert seen[0.0] <= 4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU")
+def test_a_tiny_training_run_on_the_gpu_saves_weights_that_load_on_the_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DEVICE_VARIABLE, "cuda")
+    _photos(tmp_path / "photos")
+    settings = DamageTrainSettings(data=(tmp_path / "photos",), out=tmp_path / "g.pt", steps=2, crop_px=32, batch_size=2, holdout_every=0, threads=1)
+    summary = train_damage_segmenter(settings)
+    assert summary["device"].startswith("cuda")
+    assert load_damage_segmenter("cpu", tmp_path / "g.pt").probability(np.full((1, 20, 30), 50, np.float32)).shape == (1, 20, 30)
