@@ -293,6 +293,8 @@ def train_damage_segmenter(settings: DamageTrainSettings, log: Callable[[str], N
     """Train a DamageNet as `settings` say, writing its weights to `settings.out` (every
     checkpoint_every steps and at the end). Returns a summary: steps done, seconds, the
     mean loss over the last steps, the photos used and held out, the weights' SHA-256."""
+    if settings.hard_share > 0 and settings.init_weights is None:  # before anything is read or written
+        raise ValueError("hard negatives are the initial weights' mistakes: give initial weights")
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     train, held_out = split_photos(settings.data, settings.holdout_every)
@@ -307,9 +309,7 @@ def train_damage_segmenter(settings: DamageTrainSettings, log: Callable[[str], N
     step = 0
 
     hard: list[tuple[int, int, int]] = []
-    if settings.hard_share > 0:
-        if settings.init_weights is None:
-            raise ValueError("hard negatives are the initial weights' mistakes: give initial weights")
+    if settings.hard_share > 0 and settings.init_weights is not None:
         hard = hard_places(load_damage_segmenter(str(device), settings.init_weights), train, settings.hard_photos, settings.seed)
         if log:
             log(f"hard negatives: {len(hard)} places on {len({index for index, _, _ in hard})} of {len(train) if settings.hard_photos is None else min(settings.hard_photos, len(train))} photos")

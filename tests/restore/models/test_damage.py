@@ -250,6 +250,10 @@ def test_hard_negatives_are_where_the_network_flags_clean_photos_largest_first(t
     assert sorted(in_a) == sorted((row, column) for row, column, _ in largest)
     assert [(i, r, c) for i, r, c in places if i != 0] == [(1, 60, 100)]
     assert len({i for i, _, _ in hard_places(BrightSpots(), photos, 2, seed=3)}) <= 2  # a limit draws that many photos
+    # a training run asked for hard negatives without initial weights refuses before writing anything
+    with pytest.raises(ValueError, match="initial weights"):
+        train_damage_segmenter(DamageTrainSettings(data=(tmp_path,), out=tmp_path / "run" / "d.pt", hard_share=0.3))
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("centre", [(5, 7), (150, 90), (299, 399), (160, 200)])
