@@ -2,7 +2,8 @@
 the fly over clean photos (restore/repair/synth.py).
 
 Each sample: a photo's L* -> now and then upscaled 1.5-3x (so the network also sees smooth
-content at pixel scale with thin damage on it, as a 6000 px scan shows it) -> a random crop,
+content at pixel scale with thin damage on it, as a 6000 px scan shows it), or shrunk whole
+to a short side of 1-2.5 crops (a low-resolution scan of a whole print) -> a random crop,
 flip and quarter turn -> now and then harmless texture (grain, JPEG, halftone, paper:
 `add_nuisance`) -> damage with probability DAMAGE_P (the rest stay clean, with texture:
 negatives) -> now and then upscaled 1.5-3x only now, damage and all (wide soft-edged
@@ -54,6 +55,11 @@ from restore.settings import REPAIR_TRAIN_DEFAULTS
 DAMAGE_P = 0.75  # share of samples with damage; the rest are clean negatives with texture
 UPSCALE_P = 0.4  # share of samples upscaled 1.5-3x before the damage is drawn
 UPSCALE_AFTER_P = 0.2  # share upscaled 1.5-3x after it (wide, soft damage)
+#: Share of samples whose whole photo is first shrunk to a short side of 1-2.5 crops: a
+#: low-resolution scan of a whole print (faces and figures small, much picture structure per
+#: pixel, as the historical portraits are), with damage drawn at that scale.
+DOWNSCALE_P = 0.15
+DOWNSCALE_SHORT_SIDE = (1.0, 2.5)
 NUISANCE_P = 0.5  # share of damaged samples with texture under the damage (negatives: all)
 POST_P = 0.3  # share of samples with light JPEG or grain over the damage
 POS_WEIGHT = 2.0
@@ -136,9 +142,13 @@ def damage_sample(l_hw: np.ndarray, rng: np.random.Generator, crop_px: int, cent
     # resolution than the print's sharpness shows it (and as an upscaled old photo does).
     upscale_after = UPSCALE_P <= mode < UPSCALE_P + UPSCALE_AFTER_P
     factor = rng.uniform(1.5, 3.0) if mode < UPSCALE_P + UPSCALE_AFTER_P else 1.0
+    if UPSCALE_P + UPSCALE_AFTER_P <= mode < UPSCALE_P + UPSCALE_AFTER_P + DOWNSCALE_P:
+        factor = min(1.0, crop_px * rng.uniform(*DOWNSCALE_SHORT_SIDE) / min(l_hw.shape))
     interpolation = cv2.INTER_CUBIC if rng.random() < 0.5 else cv2.INTER_LINEAR
     if factor > 1 and not upscale_after:
         l_hw = cv2.resize(l_hw, None, fx=factor, fy=factor, interpolation=interpolation)
+    elif factor < 1:
+        l_hw = cv2.resize(l_hw, (max(int(round(l_hw.shape[1] * factor)), 1), max(int(round(l_hw.shape[0] * factor)), 1)), interpolation=cv2.INTER_AREA)
     side = int(np.ceil(crop_px / factor)) if upscale_after else crop_px
     height, width = l_hw.shape
     if height < side or width < side:

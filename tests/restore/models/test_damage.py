@@ -284,6 +284,22 @@ def test_a_batch_of_hard_crops_shows_the_hard_places(tmp_path: Path, monkeypatch
     assert seen[0.0] <= 4
 
 
+@pytest.mark.parametrize("downscale_p", [0.0, 1.0])
+def test_some_samples_are_a_whole_print_shrunk_before_cropping(monkeypatch: pytest.MonkeyPatch, downscale_p: float) -> None:
+    # Stripes 64 px wide: a 32 px crop at full scale crosses at most one edge; the photo shrunk
+    # to a short side of 1-2.5 crops (stripes 2.6-6.4 px) shows many in every crop.
+    for name, value in (("DAMAGE_P", 0.0), ("UPSCALE_P", 0.0), ("UPSCALE_AFTER_P", 0.0), ("DOWNSCALE_P", downscale_p)):
+        monkeypatch.setattr(damage_training, name, value)
+    photo = np.where((np.arange(1000) // 64) % 2 == 0, 20.0, 80.0).astype(np.float32)[None, :].repeat(800, 0)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        image, mask = damage_training.damage_sample(photo, rng, 32)
+        assert image.shape == mask.shape == (32, 32) and not mask.any()
+        profile = max(image.mean(axis=0), image.mean(axis=1), key=np.ptp)  # across the stripes (crops turn)
+        edges = int(np.count_nonzero(np.diff(profile > (profile.max() + profile.min()) / 2))) if np.ptp(profile) > 15 else 0
+        assert (edges >= 4) if downscale_p else (edges <= 1)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU")
 def test_a_tiny_training_run_on_the_gpu_saves_weights_that_load_on_the_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(DEVICE_VARIABLE, "cuda")
