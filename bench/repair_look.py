@@ -6,9 +6,12 @@ side in one PNG, at the threshold(s) given; optionally a crop (--crop x,y,w,h in
 photo's pixels, the same for every photo) enlarged 2x, where thin damage shows.
 
     .venv/bin/python bench/repair_look.py PHOTO_OR_FOLDER... [--threshold 0.95 --threshold 0.5]
-        [--weights PATH] [--crop X,Y,W,H] [--out bench/out/repair-look]
+        [--weights PATH] [--crop X,Y,W,H] [--probability] [--out bench/out/repair-look]
 
-Writes <out>/<photo stem>.t<threshold>.png and prints each photo's repaired share.
+Writes <out>/<photo stem>.t<threshold>.png and prints each photo's repaired share; with
+--probability also <out>/<photo stem>.probability.png, the segmenter's probability at every
+pixel (black 0, white 1), to see what it is unsure of (run it once per --weights, with
+--out per version, to compare versions).
 The panels stay out of the repository (bench/out is git-ignored): the photos are not ours.
 """
 
@@ -25,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jobs.evaluate_repair import photo_lightness  # noqa: E402
 from restore.models.damage import load_damage_segmenter  # noqa: E402
-from restore.repair.repair import repair_lightness  # noqa: E402
+from restore.repair.repair import damage_probability, repair_lightness  # noqa: E402
 from restore.scanio.files import photo_files  # noqa: E402
 from restore.settings import RepairSettings  # noqa: E402
 
@@ -45,6 +48,7 @@ def main() -> int:
     parser.add_argument("--threshold", type=float, action="append", help="(repeatable; default: the segmenter's)")
     parser.add_argument("--weights", type=Path, help="a damage segmenter from train-repair (default: the shipped one)")
     parser.add_argument("--crop", help="X,Y,W,H: a region of each photo, shown enlarged 2x")
+    parser.add_argument("--probability", action="store_true", help="also write the probability map of each photo")
     parser.add_argument("--out", type=Path, default=Path("bench/out/repair-look"))
     args = parser.parse_args()
 
@@ -54,6 +58,9 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for path in paths:
         l_hw = photo_lightness(path)
+        if args.probability:
+            probability = np.clip(damage_probability(l_hw, segmenter) * 255 + 0.5, 0, 255).astype(np.uint8)
+            cv2.imwrite(str(args.out / f"{path.stem}.probability.png"), probability)
         for threshold in thresholds:
             repair = repair_lightness(l_hw, segmenter, RepairSettings(threshold=threshold))
             image = panel(l_hw, repair.l_hw, repair.mask_hw)

@@ -12,6 +12,7 @@ image.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -73,10 +74,29 @@ class Repair:
 def detect_damage(l_hw: np.ndarray, segmenter: Segmenter, threshold: float, margin_px: int) -> np.ndarray:
     """H x W bool: pixels whose damage probability exceeds `threshold`, dilated by
     `margin_px` (a disc). `l_hw` is H x W float32 CIE L* (0..100)."""
+    mask_hw = np.zeros(l_hw.shape, bool)
+    for slices, p_hw in _tile_probabilities(l_hw, segmenter):
+        mask_hw[slices] = p_hw > threshold
+    if margin_px > 0 and mask_hw.any():
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin_px + 1, 2 * margin_px + 1))
+        mask_hw = cv2.dilate(mask_hw.view(np.uint8), disc).view(bool)
+    return mask_hw
+
+
+def damage_probability(l_hw: np.ndarray, segmenter: Segmenter) -> np.ndarray:
+    """H x W float32: the segmenter's damage probability at every pixel, tiled as
+    `detect_damage` tiles it (to look at, or to choose a threshold)."""
+    probability_hw = np.zeros(l_hw.shape, np.float32)
+    for slices, p_hw in _tile_probabilities(l_hw, segmenter):
+        probability_hw[slices] = p_hw
+    return probability_hw
+
+
+def _tile_probabilities(l_hw: np.ndarray, segmenter: Segmenter) -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
+    """(a tile core's slices, its probabilities) for every tile of `l_hw`, in batches."""
     height, width = l_hw.shape
     overlap_px = min(segmenter.spec.receptive_field_px, DETECTION_TILE_PX // 2)
     grid = tile_grid(height, width, DETECTION_TILE_PX, overlap_px)
-    mask_hw = np.zeros((height, width), bool)
     step = segmenter.spec.alignment_px
     tiles = [replace(t, halo=replace(t.halo, top=t.halo.top - t.halo.top % step, left=t.halo.left - t.halo.left % step)) for t in grid.tiles]
     for start in range(0, len(tiles), DETECTION_BATCH):
@@ -86,12 +106,7 @@ def detect_damage(l_hw: np.ndarray, segmenter: Segmenter, threshold: float, marg
             probability = segmenter.probability(stack)
             for tile, p_hw in zip(group, probability):
                 core = tile.core
-                inner = p_hw[core.top - tile.halo.top : core.bottom - tile.halo.top, core.left - tile.halo.left : core.right - tile.halo.left]
-                mask_hw[core.slices] = inner > threshold
-    if margin_px > 0 and mask_hw.any():
-        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin_px + 1, 2 * margin_px + 1))
-        mask_hw = cv2.dilate(mask_hw.view(np.uint8), disc).view(bool)
-    return mask_hw
+                yield core.slices, p_hw[core.top - tile.halo.top : core.bottom - tile.halo.top, core.left - tile.halo.left : core.right - tile.halo.left]
 
 
 def repair_lightness(l_hw: np.ndarray, segmenter: Segmenter, settings: RepairSettings) -> Repair:

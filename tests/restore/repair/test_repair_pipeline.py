@@ -20,7 +20,7 @@ from restore.colour import gray_to_lightness
 from restore.models.registry import create_model
 from restore.pipeline import mask_path, restore_file
 from restore.repair import repair as repair_module
-from restore.repair.repair import detect_damage, repair_lightness
+from restore.repair.repair import damage_probability, detect_damage, repair_lightness
 from restore.scanio.read import read_scan
 from restore.scanio.write import result_provenance
 from restore.settings import RepairSettings, RestoreSettings
@@ -158,6 +158,8 @@ def test_tiled_detection_equals_detection_of_the_whole_image(monkeypatch: pytest
     tiled = detect_damage(l_hw, segmenter, 0.2, margin_px=0)
     assert segmenter.calls > 3
     np.testing.assert_array_equal(tiled, whole)
+    # The probabilities themselves, tiled the same way (what bench/repair_look.py shows).
+    np.testing.assert_array_equal(damage_probability(l_hw, segmenter), segmenter.probability(l_hw[None])[0])
 
 
 def test_margin_widens_the_mask_by_that_many_pixels() -> None:
