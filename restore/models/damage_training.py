@@ -145,10 +145,8 @@ def damage_sample(l_hw: np.ndarray, rng: np.random.Generator, crop_px: int, cent
     if UPSCALE_P + UPSCALE_AFTER_P <= mode < UPSCALE_P + UPSCALE_AFTER_P + DOWNSCALE_P:
         factor = min(1.0, crop_px * rng.uniform(*DOWNSCALE_SHORT_SIDE) / min(l_hw.shape))
     interpolation = cv2.INTER_CUBIC if rng.random() < 0.5 else cv2.INTER_LINEAR
-    if factor > 1 and not upscale_after:
-        l_hw = cv2.resize(l_hw, None, fx=factor, fy=factor, interpolation=interpolation)
-    elif factor < 1:
-        l_hw = cv2.resize(l_hw, (max(int(round(l_hw.shape[1] * factor)), 1), max(int(round(l_hw.shape[0] * factor)), 1)), interpolation=cv2.INTER_AREA)
+    if factor != 1 and not upscale_after:
+        l_hw = cv2.resize(l_hw, None, fx=factor, fy=factor, interpolation=interpolation if factor > 1 else cv2.INTER_AREA)
     side = int(np.ceil(crop_px / factor)) if upscale_after else crop_px
     height, width = l_hw.shape
     if height < side or width < side:
