@@ -48,6 +48,7 @@ from restore.models.damage import (
     save_damage_weights,
 )
 from restore.models.device import inference_device
+from restore.repair.repair import damage_probability
 from restore.repair.synth import MASK_CHANGE_L, add_nuisance, jpeg, synthesize_damage
 from restore.scanio.files import file_sha256, photo_files
 from restore.settings import REPAIR_TRAIN_DEFAULTS
@@ -228,7 +229,7 @@ def hard_places(segmenter: Segmenter, photos: Sequence[Path], limit: int | None,
         l_hw = read_lightness(photos[index])
         if l_hw is None:
             continue
-        flagged = segmenter.probability(l_hw[None])[0] > HARD_PROBABILITY
+        flagged = damage_probability(l_hw, segmenter) > HARD_PROBABILITY  # tiled: bounded memory on any photo
         count, _, stats, centroids = cv2.connectedComponentsWithStats(flagged.view(np.uint8), connectivity=8)
         largest = sorted(range(1, count), key=lambda k: -stats[k, cv2.CC_STAT_AREA])[:HARD_PER_PHOTO]
         places += [(index, int(centroids[k][1]), int(centroids[k][0])) for k in largest]
